@@ -1,0 +1,146 @@
+import {
+  context,
+  metrics,
+  propagation,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Context,
+  type Counter,
+  type Histogram,
+  type Span,
+  type UpDownCounter,
+} from '@opentelemetry/api';
+
+/** Outcomes counted per settled message. */
+export type Outcome = 'acked' | 'retried' | 'dead-lettered' | 'duplicate';
+
+/** Receives the runtime's measurements; the worker adds a Prometheus sink, the default feeds OpenTelemetry. */
+export interface MetricsSink {
+  published(topic: string): void;
+  settled(topic: string, group: string, outcome: Outcome, durationMs: number): void;
+  inFlight(topic: string, group: string, delta: number): void;
+}
+
+const SCOPE = 'omniqueue';
+
+/** OpenTelemetry metrics through the global API: a no-op until the app installs an SDK. */
+export class OpenTelemetryMetricsSink implements MetricsSink {
+  readonly #published: Counter;
+  readonly #settled: Counter;
+  readonly #inFlight: UpDownCounter;
+  readonly #duration: Histogram;
+
+  constructor() {
+    const meter = metrics.getMeter(SCOPE);
+    this.#published = meter.createCounter('omniqueue.messages.published', { description: 'Messages published' });
+    this.#settled = meter.createCounter('omniqueue.messages.settled', { description: 'Messages settled, by outcome' });
+    this.#inFlight = meter.createUpDownCounter('omniqueue.messages.in_flight', { description: 'Messages being handled' });
+    this.#duration = meter.createHistogram('messaging.process.duration', { unit: 's', description: 'Handler duration' });
+  }
+
+  published(topic: string): void {
+    this.#published.add(1, { 'messaging.destination.name': topic });
+  }
+
+  settled(topic: string, group: string, outcome: Outcome, durationMs: number): void {
+    const attributes = { 'messaging.destination.name': topic, 'messaging.consumer.group.name': group, outcome };
+    this.#settled.add(1, attributes);
+    this.#duration.record(durationMs / 1000, attributes);
+  }
+
+  inFlight(topic: string, group: string, delta: number): void {
+    this.#inFlight.add(delta, { 'messaging.destination.name': topic, 'messaging.consumer.group.name': group });
+  }
+}
+
+/** Sends every measurement to several sinks. */
+export class FanoutMetricsSink implements MetricsSink {
+  constructor(private readonly sinks: readonly MetricsSink[]) {}
+
+  published(topic: string): void {
+    for (const sink of this.sinks) sink.published(topic);
+  }
+
+  settled(topic: string, group: string, outcome: Outcome, durationMs: number): void {
+    for (const sink of this.sinks) sink.settled(topic, group, outcome, durationMs);
+  }
+
+  inFlight(topic: string, group: string, delta: number): void {
+    for (const sink of this.sinks) sink.inFlight(topic, group, delta);
+  }
+}
+
+const headerSetter = {
+  set(carrier: Record<string, string>, key: string, value: string) {
+    carrier[key] = value;
+  },
+};
+
+const headerGetter = {
+  keys(carrier: Readonly<Record<string, string>>) {
+    return Object.keys(carrier);
+  },
+  get(carrier: Readonly<Record<string, string>>, key: string) {
+    return carrier[key];
+  },
+};
+
+/**
+ * Spans for publish and process with the OpenTelemetry messaging semantic conventions, and W3C trace
+ * context carried in headers so one trace crosses the broker.
+ */
+export class Tracing {
+  readonly #tracer = trace.getTracer(SCOPE);
+
+  constructor(private readonly system: string) {}
+
+  /** Starts a producer span and writes its context into `headers`. */
+  startPublish(topic: string, messageId: string, headers: Record<string, string>): Span {
+    const span = this.#tracer.startSpan(`send ${topic}`, {
+      kind: SpanKind.PRODUCER,
+      attributes: {
+        'messaging.system': this.system,
+        'messaging.operation.type': 'send',
+        'messaging.operation.name': 'send',
+        'messaging.destination.name': topic,
+        'messaging.message.id': messageId,
+      },
+    });
+    propagation.inject(trace.setSpan(context.active(), span), headers, headerSetter);
+    return span;
+  }
+
+  /** Starts a consumer span whose parent is the producer's context found in `headers`. */
+  startProcess(topic: string, group: string, messageId: string, attempt: number, headers: Readonly<Record<string, string>>): { span: Span; context: Context } {
+    const parent = propagation.extract(context.active(), headers, headerGetter);
+    const span = this.#tracer.startSpan(
+      `process ${topic}`,
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          'messaging.system': this.system,
+          'messaging.operation.type': 'process',
+          'messaging.operation.name': 'process',
+          'messaging.destination.name': topic,
+          'messaging.consumer.group.name': group,
+          'messaging.message.id': messageId,
+          'messaging.message.delivery_count': attempt,
+        },
+      },
+      parent,
+    );
+    return { span, context: trace.setSpan(parent, span) };
+  }
+
+  /** Ends a span, recording the error when there is one. */
+  end(span: Span, error?: unknown): void {
+    if (error !== undefined) {
+      span.recordException(error instanceof Error ? error : new Error(String(error)));
+      span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+    }
+    span.end();
+  }
+}
+
+export { context as otelContext };
