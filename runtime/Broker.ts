@@ -1,5 +1,5 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import { v7 as uuidv7 } from 'uuid';
+import { newMessageId } from './newMessageId.js';
 import type { Adapter, AdapterFeatures, WireMessage } from './contract.js';
 import { ClosedError, InvalidMessageError, InvalidOptionsError, MissingGroupError, NotInitializedError, UnsupportedFeatureError } from './errors.js';
 import { stderrLogger, type Logger } from './Logger.js';
@@ -9,7 +9,7 @@ import { resolveRetryPolicy, type RetryPolicy } from './pipeline/retry.js';
 import { FanoutMetricsSink, OpenTelemetryMetricsSink, Tracing, type MetricsSink } from './pipeline/Telemetry.js';
 import { SubscriptionRunner, type Subscription } from './Subscription.js';
 import { validateName } from './validateName.js';
-import { encodeBody, normaliseHeaders, WireHeader } from './wire.js';
+import { BINARY_CONTENT_TYPE, encodeBody, JSON_CONTENT_TYPE, normaliseHeaders, WireHeader } from './wire.js';
 
 /** Options of a {@link Broker}: the cross-cutting parts of the pipeline. */
 export interface BrokerOptions {
@@ -141,30 +141,11 @@ export class Broker implements AsyncDisposable {
     if (!(delayMs >= 0) || !Number.isFinite(delayMs)) throw new InvalidOptionsError(`delayMs must be a finite number ≥ 0, got ${delayMs}.`);
     if (delayMs > 0 && this.#adapter.features.delay === 'none') throw new UnsupportedFeatureError(this.#adapter.name, 'delayed publish');
 
-    const id = message.id ?? uuidv7();
+    const id = message.id ?? newMessageId();
     const headers = normaliseHeaders(message.headers);
-    const publishedAt = Date.now();
-    const encoded = lazyEncoding(message.body);
-    headers[WireHeader.Id] = id;
-    headers[WireHeader.PublishedAt] = String(publishedAt);
-    headers[WireHeader.ContentType] ??= encoded.contentType;
+    const wire = new OutgoingMessage(id, topic, message.key, headers, message.body, Date.now(), delayMs);
     const span = this.#tracing?.startPublish(topic, id, headers);
-    const wire: WireMessage = {
-      id,
-      topic,
-      key: message.key,
-      headers,
-      get payload() {
-        return encoded.payload;
-      },
-      body: message.body,
-      publishedAt,
-      delayMs,
-    };
-    const sent = (async () => {
-      if (options.ensure) await this.#ensure(topic, undefined, options.createOptions);
-      await this.#adapter.send(wire);
-    })();
+    const sent = options.ensure ? this.#ensure(topic, undefined, options.createOptions).then(() => this.#adapter.send(wire)) : this.#adapter.send(wire);
     this.#pendingPublishes.add(sent);
     try {
       await sent;
@@ -258,23 +239,41 @@ export class Broker implements AsyncDisposable {
   }
 }
 
-function lazyEncoding(body: unknown): { readonly payload: Uint8Array; readonly contentType: string } {
-  if (body instanceof Uint8Array) return { payload: body, contentType: 'application/octet-stream' };
-  let payload: Uint8Array | undefined;
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(body) as string | undefined;
-  } catch {
-    return encodeBody(body);
-  }
-  if (json === undefined) return encodeBody(body);
-  const text = json;
-  return {
-    get payload() {
-      return (payload ??= TEXT_ENCODER.encode(text));
-    },
-    contentType: 'application/json',
-  };
-}
-
 const TEXT_ENCODER = new TextEncoder();
+
+/** A {@link WireMessage} whose payload is encoded once, on first read. */
+class OutgoingMessage implements WireMessage {
+  readonly #json: string | undefined;
+  #payload: Uint8Array | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly topic: string,
+    readonly key: string | undefined,
+    readonly headers: Record<string, string>,
+    readonly body: unknown,
+    readonly publishedAt: number,
+    readonly delayMs: number,
+  ) {
+    if (body instanceof Uint8Array) {
+      this.#payload = body;
+      headers[WireHeader.ContentType] ??= BINARY_CONTENT_TYPE;
+    } else {
+      let json: string | undefined;
+      try {
+        json = JSON.stringify(body) as string | undefined;
+      } catch {
+        encodeBody(body);
+      }
+      if (json === undefined) encodeBody(body);
+      this.#json = json;
+      headers[WireHeader.ContentType] ??= JSON_CONTENT_TYPE;
+    }
+    headers[WireHeader.Id] = id;
+    headers[WireHeader.PublishedAt] = String(publishedAt);
+  }
+
+  get payload(): Uint8Array {
+    return (this.#payload ??= TEXT_ENCODER.encode(this.#json));
+  }
+}

@@ -1,9 +1,10 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import { v7 as uuidv7 } from 'uuid';
+import { newMessageId } from '../newMessageId.js';
 import type { Adapter, DeadLetterRecord, Delivery } from '../contract.js';
 import { DecodeError, redact, SchemaValidationError } from '../errors.js';
 import type { Logger } from '../Logger.js';
-import type { Handler, Message, NackOptions, Verdict } from '../message.js';
+import type { Handler, Verdict } from '../message.js';
+import { ReceivedMessage } from './ReceivedMessage.js';
 import { decodePayload, encodeBody, userHeaders, WireHeader } from '../wire.js';
 import type { IdempotencyStore } from './IdempotencyStore.js';
 import { backoffDelay, type RetryPolicy } from './retry.js';
@@ -72,7 +73,7 @@ export class ConsumePipeline<T = unknown> {
   async #process(delivery: Delivery): Promise<Outcome> {
     const { settings } = this;
     const headers = delivery.headers;
-    const id = headers[WireHeader.Id] ?? delivery.nativeId ?? uuidv7();
+    const id = headers[WireHeader.Id] ?? delivery.nativeId ?? newMessageId();
     const contentType = headers[WireHeader.ContentType];
     let body: unknown;
     try {
@@ -145,33 +146,20 @@ export class ConsumePipeline<T = unknown> {
   ): Promise<{ verdict: Verdict; error: unknown; settled?: Outcome }> {
     const { settings } = this;
     const traced = settings.tracing?.startProcess(settings.topic, settings.group, id, attempt, delivery.headers);
-    let early: Promise<Outcome> | undefined;
-    let earlyVerdict: Verdict | undefined;
-    const settleEarly = (verdict: Verdict, how: string): Promise<void> => {
-      if (earlyVerdict) {
-        settings.logger.warn({ topic: settings.topic, group: settings.group, id, first: earlyVerdict.kind, second: how }, 'message settled twice; the second settlement is ignored');
-        return early!.then(() => undefined);
-      }
-      earlyVerdict = verdict;
-      early = this.#settle(delivery, id, verdict, undefined, attempt);
-      return early.then(() => undefined);
-    };
-    const message: Message<T> = {
+    const early = new EarlySettlement(this, delivery, id, attempt);
+    const message = new ReceivedMessage<T>(
       id,
-      topic: settings.topic,
-      group: settings.group,
+      settings.topic,
+      settings.group,
       body,
       headers,
-      key: delivery.key,
+      delivery.key,
       attempt,
       publishedAt,
-      contentType: contentType ?? 'application/json',
-      raw: delivery.raw,
-      ack: () => settleEarly(ACK, 'ack'),
-      nack: (requeue?: boolean | NackOptions) =>
-        settleEarly(requeue === false ? { kind: 'deadLetter', reason: 'nack-without-requeue' } : typeof requeue === 'object' ? { kind: 'nack', ...requeue } : RETRY, 'nack'),
-      deadLetter: (reason: string) => settleEarly({ kind: 'deadLetter', reason }, 'deadLetter'),
-    };
+      contentType ?? 'application/json',
+      delivery.raw,
+      early.settle,
+    );
 
     let verdict: Verdict;
     let error: unknown;
@@ -180,8 +168,8 @@ export class ConsumePipeline<T = unknown> {
         ? await otelContext.with(traced.context, () => settings.handler(message))
         : await settings.handler(message);
       verdict = returned ?? ACK;
-      if (earlyVerdict && returned && returned !== earlyVerdict) {
-        settings.logger.warn({ topic: settings.topic, group: settings.group, id, first: earlyVerdict.kind, second: returned.kind }, 'message settled twice; the returned verdict is ignored');
+      if (early.verdict && returned && returned !== early.verdict) {
+        settings.logger.warn({ topic: settings.topic, group: settings.group, id, first: early.verdict.kind, second: returned.kind }, 'message settled twice; the returned verdict is ignored');
       }
     } catch (thrown) {
       error = thrown;
@@ -189,12 +177,12 @@ export class ConsumePipeline<T = unknown> {
       settings.logger.debug({ topic: settings.topic, group: settings.group, id, attempt, err: describe(thrown) }, 'handler failed');
     }
     if (traced) settings.tracing!.end(traced.span, error);
-    if (early) return { verdict: earlyVerdict!, error, settled: await early };
+    if (early.outcome) return { verdict: early.verdict!, error, settled: await early.outcome };
     return { verdict, error };
   }
 
   /** Settles a verdict given through `msg.ack()` / `msg.nack()` (never retried in place). */
-  async #settle(delivery: Delivery, id: string, verdict: Verdict, error: unknown, attempt: number): Promise<Outcome> {
+  async settleEarly(delivery: Delivery, id: string, verdict: Verdict, error: unknown, attempt: number): Promise<Outcome> {
     if (verdict.kind === 'ack') {
       await delivery.ack();
       return 'acked';
@@ -203,6 +191,11 @@ export class ConsumePipeline<T = unknown> {
     if (attempt >= this.settings.retry.maxAttempts) return this.#deadLetter(delivery, id, 'max-attempts-exceeded', error, attempt);
     await delivery.nack(verdict.delayMs ?? backoffDelay(this.settings.retry, attempt));
     return 'retried';
+  }
+
+  /** Logs a second settlement of the same message, which is ignored. */
+  warnSettledTwice(id: string, first: string, second: string): void {
+    this.settings.logger.warn({ topic: this.settings.topic, group: this.settings.group, id, first, second }, 'message settled twice; the second settlement is ignored');
   }
 
   async #deadLetter(delivery: Delivery, id: string, reason: string, error: unknown, attempts: number): Promise<Outcome> {
@@ -265,3 +258,28 @@ function sleep(ms: number): Promise<void> {
 export function describe(error: unknown): string {
   return redact(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
 }
+
+/** The first book-style settlement of one handler run; later ones are ignored with a warning. */
+class EarlySettlement {
+  verdict: Verdict | undefined;
+  outcome: Promise<Outcome> | undefined;
+
+  constructor(
+    private readonly pipeline: Pick<ConsumePipeline<unknown>, 'settleEarly' | 'warnSettledTwice'>,
+    private readonly delivery: Delivery,
+    private readonly id: string,
+    private readonly attempt: number,
+  ) {}
+
+  readonly settle = (verdict: Verdict, how: string): Promise<void> => {
+    if (this.outcome) {
+      this.pipeline.warnSettledTwice(this.id, this.verdict!.kind, how);
+      return this.outcome.then(noop);
+    }
+    this.verdict = verdict;
+    this.outcome = this.pipeline.settleEarly(this.delivery, this.id, verdict, undefined, this.attempt);
+    return this.outcome.then(noop);
+  };
+}
+
+function noop(): void {}

@@ -44,15 +44,37 @@ export class OpenTelemetryMetricsSink implements MetricsSink {
   }
 
   settled(topic: string, group: string, outcome: Outcome, durationMs: number): void {
-    const attributes = { 'messaging.destination.name': topic, 'messaging.consumer.group.name': group, outcome };
+    const attributes = this.#attributes(topic, group)[outcome];
     this.#settled.add(1, attributes);
     this.#duration.record(durationMs / 1000, attributes);
   }
 
   inFlight(topic: string, group: string, delta: number): void {
-    this.#inFlight.add(delta, { 'messaging.destination.name': topic, 'messaging.consumer.group.name': group });
+    this.#inFlight.add(delta, this.#attributes(topic, group).group);
+  }
+
+  readonly #cache = new Map<string, Map<string, GroupAttributes>>();
+
+  #attributes(topic: string, group: string): GroupAttributes {
+    let groups = this.#cache.get(topic);
+    if (!groups) this.#cache.set(topic, (groups = new Map()));
+    let attributes = groups.get(group);
+    if (!attributes) {
+      const base = { 'messaging.destination.name': topic, 'messaging.consumer.group.name': group };
+      attributes = {
+        group: base,
+        acked: { ...base, outcome: 'acked' },
+        retried: { ...base, outcome: 'retried' },
+        'dead-lettered': { ...base, outcome: 'dead-lettered' },
+        duplicate: { ...base, outcome: 'duplicate' },
+      };
+      groups.set(group, attributes);
+    }
+    return attributes;
   }
 }
+
+type GroupAttributes = Record<Outcome | 'group', Record<string, string>>;
 
 /** Sends every measurement to several sinks. */
 export class FanoutMetricsSink implements MetricsSink {
