@@ -3,7 +3,8 @@ import { newMessageId } from './newMessageId.js';
 import type { Adapter, AdapterFeatures, WireMessage } from './contract.js';
 import { ClosedError, InvalidMessageError, InvalidOptionsError, MissingGroupError, NotInitializedError, UnsupportedFeatureError } from './errors.js';
 import { stderrLogger, type Logger } from './Logger.js';
-import type { Handler, PublishInput } from './message.js';
+import type { Handler, Message, PublishInput } from './message.js';
+import { ReplyInbox } from './ReplyInbox.js';
 import { ConsumePipeline, type IdempotencyOptions } from './pipeline/ConsumePipeline.js';
 import { resolveRetryPolicy, type RetryPolicy } from './pipeline/retry.js';
 import { FanoutMetricsSink, OpenTelemetryMetricsSink, Tracing, type MetricsSink } from './pipeline/Telemetry.js';
@@ -88,6 +89,7 @@ export class Broker implements AsyncDisposable {
   readonly #subscriptions = new Set<SubscriptionRunner>();
   readonly #pendingPublishes = new Set<Promise<unknown>>();
   readonly #ensured = new Set<string>();
+  #replies: ReplyInbox | undefined;
   #state: 'new' | 'initializing' | 'ready' | 'closing' | 'closed' = 'new';
   #initializing: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
@@ -127,7 +129,40 @@ export class Broker implements AsyncDisposable {
    * (confirm, acks=all, PubAck …); rejects with a typed error otherwise. Every group of the topic
    * gets a copy.
    */
-  async publish<T>(topic: string, message: PublishInput<T>, options: PublishOptions = {}): Promise<PublishReceipt> {
+  publish<T>(topic: string, message: PublishInput<T>, options: PublishOptions = {}): Promise<PublishReceipt> {
+    return this.#publish(topic, message, options, undefined);
+  }
+
+  /**
+   * Request–reply over any adapter: publishes `message` to `topic` with `omniqueue-reply-to` and
+   * `omniqueue-correlation-id` headers and resolves with the first reply (see {@link Broker.reply}),
+   * or rejects with a `TimeoutError` after `timeoutMs` (default 30 s). Replies travel on a topic of
+   * this broker instance, created on first use.
+   */
+  async request<TReply = unknown, T = unknown>(topic: string, message: PublishInput<T>, options: PublishOptions & { timeoutMs?: number } = {}): Promise<Message<TReply>> {
+    this.#assertReady('request');
+    this.#replies ??= new ReplyInbox(this);
+    const inbox = this.#replies;
+    const replyTopic = await inbox.topic();
+    const id = message.id ?? newMessageId();
+    const reply = inbox.expect<TReply>(id, options.timeoutMs ?? 30_000);
+    try {
+      await this.#publish(topic, { ...message, id }, options, { [WireHeader.ReplyTo]: replyTopic, [WireHeader.CorrelationId]: id });
+    } catch (error) {
+      inbox.cancel(id, error);
+    }
+    return reply;
+  }
+
+  /** Answers a message sent with {@link Broker.request}. Throws `InvalidMessageError` when it asked for no reply. */
+  async reply<T>(request: Message, message: PublishInput<T>): Promise<PublishReceipt> {
+    const replyTo = request.headers[WireHeader.ReplyTo];
+    const correlationId = request.headers[WireHeader.CorrelationId] ?? request.id;
+    if (!replyTo) throw new InvalidMessageError(`Message ${request.id} on '${request.topic}' did not ask for a reply (no ${WireHeader.ReplyTo} header).`);
+    return this.#publish(replyTo, message, {}, { [WireHeader.CorrelationId]: correlationId });
+  }
+
+  async #publish<T>(topic: string, message: PublishInput<T>, options: PublishOptions, internalHeaders: Record<string, string> | undefined): Promise<PublishReceipt> {
     this.#assertReady('publish');
     validateName('topic', topic);
     if (message === null || typeof message !== 'object' || !('body' in message)) {
@@ -143,6 +178,7 @@ export class Broker implements AsyncDisposable {
 
     const id = message.id ?? newMessageId();
     const headers = normaliseHeaders(message.headers);
+    if (internalHeaders) Object.assign(headers, internalHeaders);
     const wire = new OutgoingMessage(id, topic, message.key, headers, message.body, Date.now(), delayMs);
     const span = this.#tracing?.startPublish(topic, id, headers);
     const sent = options.ensure ? this.#ensure(topic, undefined, options.createOptions).then(() => this.#adapter.send(wire)) : this.#adapter.send(wire);
@@ -213,6 +249,7 @@ export class Broker implements AsyncDisposable {
   close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
     this.#closing ??= (async () => {
       this.#state = 'closing';
+      this.#replies?.closeAll();
       await Promise.allSettled([...this.#subscriptions].map((subscription) => subscription.close(options)));
       await Promise.allSettled([...this.#pendingPublishes]);
       await this.#adapter.close();

@@ -7,6 +7,8 @@ export const WireHeader = {
   PublishedAt: 'omniqueue-published-at',
   Attempt: 'omniqueue-attempt',
   ContentType: 'content-type',
+  ReplyTo: 'omniqueue-reply-to',
+  CorrelationId: 'omniqueue-correlation-id',
   TraceParent: 'traceparent',
   TraceState: 'tracestate',
   DlqReason: 'omniqueue-dlq-reason',
@@ -15,6 +17,7 @@ export const WireHeader = {
   DlqTopic: 'omniqueue-dlq-original-topic',
   DlqGroup: 'omniqueue-dlq-group',
   DlqFailedAt: 'omniqueue-dlq-failed-at',
+  DlqOriginalContentType: 'omniqueue-dlq-original-content-type',
 } as const;
 
 /** Prefix reserved for OmniQueue's own headers. */

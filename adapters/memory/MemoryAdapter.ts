@@ -38,6 +38,8 @@ const worlds = new Map<string, World>();
 class World {
   readonly topics = new Map<string, Topic>();
   readonly timers = new Set<NodeJS.Timeout>();
+  /** Adapters open on this world; timers are cleared when the last one closes. */
+  users = 0;
 
   topic(name: string): Topic {
     let topic = this.topics.get(name);
@@ -255,6 +257,7 @@ export class MemoryAdapter implements Adapter {
       }
       this.#world = world;
     }
+    this.#world.users++;
   }
 
   async connect(): Promise<void> {
@@ -298,8 +301,7 @@ export class MemoryAdapter implements Adapter {
     if (this.#closed) return;
     this.#closed = true;
     await Promise.all([...this.#consumers].map((consumer) => consumer.close()));
-    const shared = [...worlds.values()].includes(this.#world);
-    if (!shared) {
+    if (--this.#world.users === 0) {
       for (const timer of this.#world.timers) clearTimeout(timer);
       this.#world.timers.clear();
     }

@@ -5,7 +5,7 @@ import { DecodeError, redact, SchemaValidationError } from '../errors.js';
 import type { Logger } from '../Logger.js';
 import type { Handler, Verdict } from '../message.js';
 import { ReceivedMessage } from './ReceivedMessage.js';
-import { decodePayload, encodeBody, userHeaders, WireHeader } from '../wire.js';
+import { BINARY_CONTENT_TYPE, decodePayload, encodeBody, userHeaders, WireHeader } from '../wire.js';
 import type { IdempotencyStore } from './IdempotencyStore.js';
 import { backoffDelay, type RetryPolicy } from './retry.js';
 import { otelContext, type MetricsSink, type Outcome, type Tracing } from './Telemetry.js';
@@ -38,6 +38,8 @@ export interface PipelineSettings<T> {
   readonly tracing: Tracing | undefined;
 }
 
+/** Reason of a payload that could not be decoded; its dead letter is typed as bytes so any reader can open it. */
+const DECODE_FAILED = 'decode-failed';
 const ACK: Verdict = Object.freeze({ kind: 'ack' });
 const RETRY: Verdict = Object.freeze({ kind: 'nack' });
 const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
@@ -80,7 +82,7 @@ export class ConsumePipeline<T = unknown> {
       body = delivery.decoded ? delivery.decoded.value : decodePayload(delivery.payload, contentType);
     } catch (error) {
       if (settings.invalidJson === 'dead-letter' || !(error instanceof DecodeError)) {
-        return this.#deadLetter(delivery, id, 'decode-failed', error, delivery.attempt);
+        return this.#deadLetter(delivery, id, DECODE_FAILED, error, delivery.attempt);
       }
       body = delivery.payload;
     }
@@ -211,6 +213,10 @@ export class ConsumePipeline<T = unknown> {
       [WireHeader.DlqFailedAt]: new Date().toISOString(),
     };
     delete headers[WireHeader.Attempt];
+    if (reason === DECODE_FAILED) {
+      headers[WireHeader.DlqOriginalContentType] = delivery.headers[WireHeader.ContentType] ?? '';
+      headers[WireHeader.ContentType] = BINARY_CONTENT_TYPE;
+    }
     if (errorText !== undefined) headers[WireHeader.DlqError] = errorText.slice(0, 1024);
     const record: DeadLetterRecord = { reason, error: errorText, attempts, headers, topic: settings.deadLetterTopic };
     settings.logger.warn({ topic: settings.topic, group: settings.group, id, reason, attempts, err: errorText }, 'message dead-lettered');

@@ -1,4 +1,3 @@
-import { pino } from 'pino';
 import type { Broker } from '../Broker.js';
 import { ConfigError } from '../errors.js';
 import '../index.js';
@@ -6,6 +5,7 @@ import type { Logger } from '../Logger.js';
 import { create, registeredAdapters, type CreateConfig } from '../registry.js';
 import type { Subscription } from '../Subscription.js';
 import { GroupRuntime, loadHandler, subscribeOptionsOf, type LoadedTopology, type ResolvedGroup } from '../topology.js';
+import { createLogger } from './createLogger.js';
 import { PrometheusMetricsSink } from './PrometheusMetricsSink.js';
 import { ProbeServer } from './ProbeServer.js';
 
@@ -88,7 +88,7 @@ export class Worker {
 
   constructor(options: WorkerOptions) {
     this.#options = options;
-    this.#logger = options.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info', base: { service: 'omniqueue-worker', pid: process.pid } });
+    this.#logger = options.logger ?? createLogger();
     this.#drainTimeoutMs = options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
     if (!(this.#drainTimeoutMs >= 0)) throw new ConfigError(`drainTimeoutMs must be a number ≥ 0, got ${this.#drainTimeoutMs}.`);
     this.metrics = options.metrics ?? new PrometheusMetricsSink();

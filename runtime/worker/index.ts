@@ -6,6 +6,7 @@
  */
 export { Worker, WorkerState, DEFAULT_WORKER_PORT, DEFAULT_DRAIN_TIMEOUT_MS, selectGroups, ensureAdapterRegistered, type WorkerOptions } from './Worker.js';
 export { PrometheusMetricsSink, type PrometheusMetricsOptions, type GroupTotals } from './PrometheusMetricsSink.js';
+export { createLogger } from './createLogger.js';
 export { ProbeServer, type ProbeState } from './ProbeServer.js';
 export {
   defineTopology,
