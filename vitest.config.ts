@@ -9,6 +9,7 @@ export default defineConfig({
       { find: /^omniqueue$/, replacement: here('./runtime/index.ts') },
       { find: /^omniqueue\/(adapters|triggers)\/([a-z0-9-]+)$/, replacement: here('./$1/$2/index.ts') },
       { find: /^omniqueue\/infra$/, replacement: here('./infra/index.ts') },
+      { find: /^omniqueue\/outbox$/, replacement: here('./runtime/outbox/index.ts') },
     ],
   },
   test: {
