@@ -10,6 +10,7 @@ export default defineConfig({
       { find: /^omniqueue\/(adapters|triggers)\/([a-z0-9-]+)$/, replacement: here('./$1/$2/index.ts') },
       { find: /^omniqueue\/infra$/, replacement: here('./infra/index.ts') },
       { find: /^omniqueue\/outbox$/, replacement: here('./runtime/outbox/index.ts') },
+      { find: /^omniqueue\/stores\/(redis|postgres)$/, replacement: here('./runtime/stores/$1.ts') },
     ],
   },
   test: {
