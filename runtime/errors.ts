@@ -26,6 +26,7 @@ export const ErrorCode = {
   Config: 'CONFIG',
   Timeout: 'TIMEOUT',
   BrokerUnavailable: 'BROKER_UNAVAILABLE',
+  FullBatchFailure: 'FULL_BATCH_FAILURE',
 } as const;
 
 /** Union of every {@link ErrorCode} value. */
@@ -200,6 +201,17 @@ export class TimeoutError extends OmniQueueError {
 export class BrokerUnavailableError extends OmniQueueError {
   constructor(message: string, options?: OmniQueueErrorOptions) {
     super(ErrorCode.BrokerUnavailable, message, true, options);
+  }
+}
+
+/** Every record of a trigger's batch failed, and the caller asked for a throw (Lambda then backs off). */
+export class FullBatchFailureError extends OmniQueueError {
+  /** Ids of the failed records. */
+  readonly failedIds: readonly string[];
+
+  constructor(failedIds: readonly string[], options?: OmniQueueErrorOptions) {
+    super(ErrorCode.FullBatchFailure, `All ${failedIds.length} records of the batch failed (throwOnFullBatchFailure is on).`, true, options);
+    this.failedIds = failedIds;
   }
 }
 

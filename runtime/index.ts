@@ -18,4 +18,23 @@ export { ConsumePipeline, type IdempotencyOptions, type PipelineSettings } from 
 export type { IdempotencyStore, ClaimResult } from './pipeline/IdempotencyStore.js';
 export { MemoryIdempotencyStore } from './pipeline/MemoryIdempotencyStore.js';
 export type { MetricsSink, Outcome } from './pipeline/Telemetry.js';
+export {
+  defineTopology,
+  validateTopology,
+  resolveTopology,
+  loadTopology,
+  loadHandler,
+  findTopologyFile,
+  subscribeOptionsOf,
+  GroupRuntime,
+  DEFAULT_CONFIG_FILES,
+  type TopologyConfig,
+  type TopicConfig,
+  type GroupConfig,
+  type AdapterSettings,
+  type HandlerModule,
+  type ResolvedGroup,
+  type LoadedTopology,
+  type LoadedHandler,
+} from './topology.js';
 import '../adapters/memory/index.js';

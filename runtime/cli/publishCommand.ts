@@ -1,4 +1,4 @@
-import { SingleBar } from 'cli-progress';
+import { Presets, SingleBar } from 'cli-progress';
 import { pino } from 'pino';
 import type { Broker } from '../Broker.js';
 import { ConfigError, InvalidOptionsError } from '../errors.js';
@@ -139,7 +139,7 @@ function createProgress(total: number, io: CliIo): Progress {
       format: 'publishing |{bar}| {percentage}% {value}/{total} messages, ETA {eta_formatted}',
       hideCursor: true,
       clearOnComplete: false,
-    });
+    }, Presets.shades_classic);
     bar.start(total, 0);
     return { update: (sent) => bar.update(sent), stop: () => bar.stop() };
   }

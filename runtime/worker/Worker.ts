@@ -174,6 +174,11 @@ export class Worker {
         'worker ready',
       );
     } catch (error) {
+      if (this.#stopping) {
+        // A signal arrived while starting: the shutdown it began is the outcome, not a failure.
+        await this.#stopping;
+        return;
+      }
       this.#logger.error({ err: errorText(error) }, 'worker failed to start');
       await this.stop('start-failed').catch(() => undefined);
       throw error;
@@ -257,7 +262,9 @@ export async function ensureAdapterRegistered(name: string): Promise<void> {
   if (registeredAdapters().includes(name)) return;
   if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) return;
   try {
-    await import(`../../adapters/${name}/index.js`);
+    // A computed specifier (not a template literal) so bundlers and vitest leave the import to Node.
+    const specifier = new URL(`../../adapters/${name}/index.js`, import.meta.url).href;
+    await import(/* @vite-ignore */ specifier);
   } catch (error) {
     const code = (error as { code?: unknown }).code;
     const missingItself = (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && String((error as Error).message).includes(`adapters/${name}/index`);

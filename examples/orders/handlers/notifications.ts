@@ -1,0 +1,11 @@
+/**
+ * Notifications: e-mails the customer. No schema: the handler reads only the fields it needs.
+ */
+import type { Handler } from '../../../runtime/message.js';
+
+const notifications: Handler<{ orderId: string; customer: string }> = async () => {
+  // A real handler calls the mail service here, with msg.id as its idempotency key.
+  await new Promise((resolve) => setTimeout(resolve, 1));
+};
+
+export default notifications;
