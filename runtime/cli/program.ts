@@ -5,6 +5,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_WORKER_PORT } from '../worker/Worker.js';
 import { ExitCode, exitCodeOf } from './exitCode.js';
 import { runPublish, type PublishCommandOptions } from './publishCommand.js';
+import { runLambdaLocal, type LambdaLocalCommandOptions } from './lambdaLocalCommand.js';
 import { runWorker, type WorkerCommandOptions } from './workerCommand.js';
 
 /** Where the command writes; tests and embedders can redirect it. */
@@ -124,6 +125,28 @@ export function createProgram(io: CliIo = { stdout: process.stdout, stderr: proc
     .addHelpText('after', PUBLISH_HELP)
     .action(async (topic: string, options: PublishCommandOptions, command: Command) => {
       exitCode = await runPublish(topic, { ...options, configGiven: command.getOptionValueSource('config') === 'cli' }, io);
+    });
+
+  program
+    .command('lambda-local')
+    .summary('run a Lambda bundle against a queue, as the SQS event source mapping does')
+    .description(
+      'Poll an SQS queue (real or an emulator) the way Lambda\'s SQS event source mapping does (batch size, ' +
+        'batching window, ReportBatchItemFailures) and invoke a built function bundle (npm run build:lambda) ' +
+        'with real SQS events. Succeeded records are deleted; failed ones come back after their visibility timeout.',
+    )
+    .requiredOption('-q, --queue <url|name>', 'queue to poll')
+    .requiredOption('--bundle <file>', 'built bundle (or module) exporting the handler')
+    .option('--export <name>', 'export name of the handler', 'handler')
+    .addOption(new Option('--batch-size <n>', 'records per invocation (BatchSize)').default(10).argParser(positiveInteger))
+    .addOption(new Option('--window-ms <ms>', 'batching window (MaximumBatchingWindowInSeconds × 1000)').default(0).argParser(nonNegativeInteger))
+    .addOption(new Option('--timeout-ms <ms>', 'function timeout; getRemainingTimeInMillis() counts down from it').default(30_000).argParser(positiveInteger))
+    .addOption(new Option('--concurrency <n>', 'invocations at once (MaximumConcurrency)').default(1).argParser(positiveInteger))
+    .option('--endpoint <url>', 'SQS endpoint, e.g. http://127.0.0.1:4566 for the emulator')
+    .option('--region <region>', 'AWS region', process.env.AWS_REGION ?? 'us-east-1')
+    .addHelpText('after', '\nExample:\n  $ npm run build:lambda -- --all\n  $ omniqueue lambda-local --queue orders-billing --bundle dist/functions/orders.billing.mjs --endpoint http://127.0.0.1:4566\n')
+    .action(async (options: LambdaLocalCommandOptions) => {
+      exitCode = await runLambdaLocal(options, io);
     });
 
   return { program, exitCode: () => exitCode };
