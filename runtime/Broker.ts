@@ -174,7 +174,9 @@ export class Broker implements AsyncDisposable {
     if (message.key !== undefined && typeof message.key !== 'string') throw new InvalidMessageError('message.key must be a string when given.');
     const delayMs = options.delayMs ?? 0;
     if (!(delayMs >= 0) || !Number.isFinite(delayMs)) throw new InvalidOptionsError(`delayMs must be a finite number ≥ 0, got ${delayMs}.`);
-    if (delayMs > 0 && this.#adapter.features.delay === 'none') throw new UnsupportedFeatureError(this.#adapter.name, 'delayed publish');
+    if (delayMs > 0 && (this.#adapter.features.delayedPublish === false || this.#adapter.features.delay === 'none')) {
+      throw new UnsupportedFeatureError(this.#adapter.name, 'delayed publish');
+    }
 
     const id = message.id ?? newMessageId();
     const headers = normaliseHeaders(message.headers);
@@ -312,5 +314,9 @@ class OutgoingMessage implements WireMessage {
 
   get payload(): Uint8Array {
     return (this.#payload ??= TEXT_ENCODER.encode(this.#json));
+  }
+
+  get payloadText(): string | undefined {
+    return this.#json;
   }
 }

@@ -86,8 +86,10 @@ export interface AdapterFeatures {
   readonly retainsWhileOffline: boolean;
   /** Messages with the same key reach a group's consumer in publish order. */
   readonly orderingPerKey: boolean;
-  /** How `nack(delayMs)` and `publish(..., { delayMs })` are done. */
+  /** How `nack(delayMs)` is done (and `publish(..., { delayMs })`, unless {@link AdapterFeatures.delayedPublish} says otherwise). */
   readonly delay: DelaySupport;
+  /** `publish(..., { delayMs })` works. Default: true unless `delay` is `none`. */
+  readonly delayedPublish?: boolean;
   /** Where `attempt` comes from. */
   readonly attempts: AttemptSource;
   /** The adapter settles dead letters natively (it implements {@link Delivery.deadLetter}). */
@@ -114,6 +116,11 @@ export interface WireMessage {
   readonly headers: Readonly<Record<string, string>>;
   /** The encoded body (JSON bytes for JSON bodies). Computed once, on first read. */
   readonly payload: Uint8Array;
+  /**
+   * The body as JSON text, when the body is JSON (undefined for byte bodies). Adapters whose broker
+   * carries text (SQS, Redis, in-process) send this and skip the UTF-8 round trip.
+   */
+  readonly payloadText?: string;
   /**
    * The body value as the producer gave it. Only in-process adapters may pass it through instead of
    * the payload, and only when they promise not to let the consumer mutate the producer's object.

@@ -194,8 +194,8 @@ class MemoryDelivery implements Delivery {
     this.decoded = consumer.passThrough ? { value: envelope.message.body } : undefined;
   }
 
-  get payload(): Uint8Array {
-    return this.envelope.message.payload;
+  get payload(): Uint8Array | string {
+    return this.envelope.message.payloadText ?? this.envelope.message.payload;
   }
 
   get headers(): Readonly<Record<string, string>> {
