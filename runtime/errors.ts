@@ -27,6 +27,7 @@ export const ErrorCode = {
   Timeout: 'TIMEOUT',
   BrokerUnavailable: 'BROKER_UNAVAILABLE',
   FullBatchFailure: 'FULL_BATCH_FAILURE',
+  Abandoned: 'ABANDONED',
 } as const;
 
 /** Union of every {@link ErrorCode} value. */
@@ -212,6 +213,22 @@ export class FullBatchFailureError extends OmniQueueError {
   constructor(failedIds: readonly string[], options?: OmniQueueErrorOptions) {
     super(ErrorCode.FullBatchFailure, `All ${failedIds.length} records of the batch failed (throwOnFullBatchFailure is on).`, true, options);
     this.failedIds = failedIds;
+  }
+}
+
+/** Messages of a trigger invocation failed and were handed back to the host for redelivery (Azure Functions abandons them). */
+export class MessageAbandonedError extends OmniQueueError {
+  /** Message ids of the invocation that were not completed. */
+  readonly messageIds: readonly string[];
+
+  constructor(messageIds: readonly string[], total: number, options?: OmniQueueErrorOptions) {
+    super(
+      ErrorCode.Abandoned,
+      `${messageIds.length} of ${total} message(s) failed and will be redelivered (abandoned by the host): ${messageIds.join(', ')}`,
+      true,
+      options,
+    );
+    this.messageIds = messageIds;
   }
 }
 

@@ -12,6 +12,8 @@ function instantiate(ctor: ErrorClass): OmniQueueError {
     PayloadTooLargeError: [300_000, 262_144, 'SQS'],
     AdapterNotFoundError: ['nope', ['memory']],
     SchemaValidationError: [[{ message: 'Expected number', path: ['amount'] }]],
+    FullBatchFailureError: [['m-1', 'm-2']],
+    MessageAbandonedError: [['m-1'], 3],
   };
   return new (ctor as new (...a: unknown[]) => OmniQueueError)(...(args[ctor.name] ?? ['x']));
 }
