@@ -22,6 +22,9 @@ const SUITES: readonly Suite[] = [
   { name: 'kafka', module: './kafka.ts', exportName: 'runKafkaBench' },
   { name: 'redis', module: './redis.ts', exportName: 'runRedisBench' },
   { name: 'lambda', module: './lambda.ts', exportName: 'runLambdaBench' },
+  { name: 'pulsar', module: './pulsar.ts', exportName: 'runPulsarBench' },
+  { name: 'artemis', module: './artemis.ts', exportName: 'runArtemisBench' },
+  { name: 'zeromq', module: './zeromq.ts', exportName: 'runZeroMqBench' },
 ];
 
 const { values } = parseArgs({ options: { only: { type: 'string' }, out: { type: 'string' } } });
