@@ -4,16 +4,15 @@
  * in the Lambda Node runtime). Prints each bundle's size and its cold-import time (a fresh `node`
  * per run, median of RUNS).
  *
- *   npx tsx bench/lambda.ts            # RUNS=21 by default
+ *   npx tsx bench/lambda.ts            # RUNS=21 by default; also part of `npm run bench`
  */
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { BenchRow } from './stats.js';
 
-const RUNS = Number(process.env.RUNS ?? 21);
-const dir = resolve('node_modules/.cache/omniqueue-bench');
-mkdirSync(dir, { recursive: true });
 
 const entries = {
   omniqueue: `import { sqsHandler } from '${resolve('triggers/lambda/index.ts')}';
@@ -24,6 +23,11 @@ const record = async (r) => { const body = JSON.parse(r.body); if (body.fail) th
 export const handler = async (event, context) => processPartialResponse(event, record, processor, { context });`,
 };
 
+/** Bundle size and cold-import time of an `sqsHandler` bundle beside a Powertools `BatchProcessor` bundle. */
+export async function runLambdaBench(options: { runs?: number } = {}): Promise<BenchRow[]> {
+const RUNS = options.runs ?? Number(process.env.RUNS ?? 21);
+const dir = resolve('node_modules/.cache/omniqueue-bench');
+mkdirSync(dir, { recursive: true });
 const results: { name: string; bytes: number; medianMs: number }[] = [];
 for (const [name, source] of Object.entries(entries)) {
   const entry = join(dir, `${name}-entry.ts`);
@@ -38,4 +42,17 @@ for (const [name, source] of Object.entries(entries)) {
   times.sort((a, b) => a - b);
   results.push({ name, bytes: statSync(outfile).size, medianMs: times[Math.floor(times.length / 2)]! });
 }
-for (const { name, bytes, medianMs } of results) console.log(`${name.padEnd(11)} ${(bytes / 1024).toFixed(1).padStart(7)} KB minified   cold import median ${medianMs.toFixed(1)} ms (${RUNS} runs)`);
+const baseline = results.find((result) => result.name === 'powertools');
+return results.map(({ name, bytes, medianMs }) => ({
+  name: 'Lambda SQS handler bundle: cold import',
+  client: name === 'omniqueue' ? 'omniqueue sqsHandler (full pipeline)' : 'Powertools BatchProcessor (batch loop only)',
+  throughput: 1000 / medianMs,
+  p50Ms: medianMs,
+  ratio: name === 'omniqueue' && baseline ? baseline.medianMs / medianMs : undefined,
+  note: `${(bytes / 1024).toFixed(1)} KB minified; msg/s column = imports/s; median of ${RUNS} fresh node processes`,
+}));
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  for (const row of await runLambdaBench()) console.log(`${row.client.padEnd(44)} ${row.note}  cold import median ${row.p50Ms!.toFixed(1)} ms`);
+}
