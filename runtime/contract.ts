@@ -207,6 +207,16 @@ export interface Consumption {
 /** The callback through which an adapter hands a delivery to the runtime. */
 export type DeliveryListener = (delivery: Delivery) => void;
 
+/** What `ensure` would do to one broker resource (`omniqueue provision` prints these as its plan). */
+export interface TopologyChange {
+  /** `create`: missing; `update`: exists with other settings; `unchanged`: exists as wanted. */
+  readonly action: 'create' | 'update' | 'unchanged';
+  /** The broker resource, e.g. `exchange orders`, `queue orders.billing`, `stream orders`. */
+  readonly resource: string;
+  /** What differs, for `update`. */
+  readonly detail?: string;
+}
+
 /** A broker adapter. See the module documentation for the rules. */
 export interface Adapter {
   /** Registry name (`memory`, `rabbitmq`, `kafka` …). */
@@ -217,6 +227,8 @@ export interface Adapter {
   connect(): Promise<void>;
   /** Create a topic and optionally a group, if missing. Idempotent. */
   ensure(request: EnsureRequest): Promise<void>;
+  /** Optional: what {@link Adapter.ensure} would change for `request`, changing nothing. */
+  plan?(request: EnsureRequest): Promise<readonly TopologyChange[]>;
   /** Send one message; resolves when the broker accepted it. */
   send(message: WireMessage): Promise<void>;
   /** Start a consumer of `request.group` on `request.topic`. */

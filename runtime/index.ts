@@ -9,7 +9,7 @@ export type * from './contract.js';
 export { DelaySupport, AttemptSource } from './contract.js';
 export { Broker, DEAD_LETTER_GROUP, deadLetterTopicOf, type BrokerOptions, type PublishOptions, type PublishReceipt, type SubscribeOptions } from './Broker.js';
 export type { Subscription } from './Subscription.js';
-export { create, register, registeredAdapters, type AdapterConfigs, type AdapterFactory, type CreateConfig } from './registry.js';
+export { create, createAdapter, register, registeredAdapters, type AdapterConfigs, type AdapterFactory, type CreateConfig } from './registry.js';
 export { validateName, NAME_RULE } from './validateName.js';
 export { WireHeader, encodeBody, decodePayload } from './wire.js';
 export { silentLogger, stderrLogger, type Logger, type LogFields } from './Logger.js';

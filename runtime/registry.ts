@@ -30,14 +30,18 @@ export function registeredAdapters(): string[] {
 /** Configuration accepted by {@link create}: the adapter's own settings plus the broker's pipeline options. */
 export type CreateConfig<N extends string> = (N extends keyof AdapterConfigs ? AdapterConfigs[N] : Record<string, unknown>) & BrokerOptions;
 
+/** Builds the registered adapter `name` alone, without a broker around it (provisioning, tools). */
+export function createAdapter<N extends string>(name: N, config?: CreateConfig<N>): Adapter {
+  const factory = factories.get(name);
+  if (!factory) throw new AdapterNotFoundError(name, registeredAdapters());
+  return (factory as AdapterFactory<CreateConfig<N>>)((config ?? {}) as CreateConfig<N>);
+}
+
 /**
  * Creates a broker on the registered adapter `name` (the book's `create(name, config)`). The
  * adapter's module must have been imported first. Call `init()` on the result before use.
  */
 export async function create<N extends string>(name: N, config?: CreateConfig<N>): Promise<Broker> {
-  const factory = factories.get(name);
-  if (!factory) throw new AdapterNotFoundError(name, registeredAdapters());
   const settings = (config ?? {}) as CreateConfig<N>;
-  const adapter = (factory as AdapterFactory<CreateConfig<N>>)(settings);
-  return new Broker(adapter, settings);
+  return new Broker(createAdapter(name, settings), settings);
 }

@@ -1,4 +1,4 @@
-import type { Adapter, AdapterFeatures, ConsumeRequest, Consumption, Delivery, DeliveryListener, EnsureRequest, WireMessage } from '../../runtime/contract.js';
+import type { Adapter, AdapterFeatures, ConsumeRequest, Consumption, Delivery, DeliveryListener, EnsureRequest, TopologyChange, WireMessage } from '../../runtime/contract.js';
 import { ClosedError } from '../../runtime/errors.js';
 
 /** Settings of the embedded broker. */
@@ -267,6 +267,14 @@ export class MemoryAdapter implements Adapter {
   async ensure(request: EnsureRequest): Promise<void> {
     const topic = this.#world.topic(request.topic);
     if (request.group !== undefined) topic.group(request.group, this.#world);
+  }
+
+  /** What {@link MemoryAdapter.ensure} would create in this adapter's world. */
+  async plan(request: EnsureRequest): Promise<TopologyChange[]> {
+    const topic = this.#world.topics.get(request.topic);
+    const changes: TopologyChange[] = [{ action: topic ? 'unchanged' : 'create', resource: `topic ${request.topic}` }];
+    if (request.group !== undefined) changes.push({ action: topic?.groups.has(request.group) ? 'unchanged' : 'create', resource: `group ${request.topic}/${request.group}` });
+    return changes;
   }
 
   async send(message: WireMessage): Promise<void> {

@@ -16,7 +16,7 @@ import {
   type JsMsg,
   type StreamConfig,
 } from '@nats-io/jetstream';
-import type { Adapter, AdapterFeatures, ConsumeRequest, Consumption, Delivery, DeliveryListener, EnsureRequest, WireMessage } from '../../runtime/contract.js';
+import type { Adapter, AdapterFeatures, ConsumeRequest, Consumption, Delivery, DeliveryListener, EnsureRequest, TopologyChange, WireMessage } from '../../runtime/contract.js';
 import { ClosedError, ConfigError, ConnectionError, OmniQueueError, PayloadTooLargeError, PublishError, UnsupportedFeatureError } from '../../runtime/errors.js';
 import { stderrLogger, type Logger } from '../../runtime/Logger.js';
 
@@ -212,6 +212,34 @@ export class NatsAdapter implements Adapter {
     } catch (error) {
       throw translate(error, `Cannot create the consumer '${durable}' on stream '${stream}'`);
     }
+  }
+
+  /** What {@link NatsAdapter.ensure} would change: the stream, and the durable consumer's max deliver and ack wait. */
+  async plan(request: EnsureRequest): Promise<TopologyChange[]> {
+    const jsm = this.#manager();
+    const options = parseCreateOptions(request.createOptions);
+    const stream = streamName(request.topic);
+    const streamInfo = await jsm.streams.info(stream).catch((error: unknown) => {
+      if (isApiError(error, JetStreamApiCodes.StreamNotFound)) return undefined;
+      throw translate(error, `Cannot read the stream '${stream}'`);
+    });
+    const changes: TopologyChange[] = [{ action: streamInfo ? 'unchanged' : 'create', resource: `stream ${stream} (subject ${request.topic})` }];
+    if (request.group === undefined) return changes;
+    const durable = durableName(request.group);
+    const resource = `durable consumer ${stream}/${durable}`;
+    const info = streamInfo
+      ? await jsm.consumers.info(stream, durable).catch((error: unknown) => {
+          if (isApiError(error, JetStreamApiCodes.ConsumerNotFound)) return undefined;
+          throw translate(error, `Cannot read the consumer '${durable}'`);
+        })
+      : undefined;
+    const maxDeliver = maxDeliverFor(request.retry?.maxAttempts ?? 5);
+    const ackWait = nanos(options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS);
+    if (!info) changes.push({ action: 'create', resource, detail: `max deliver ${maxDeliver}, ack wait ${options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS} ms` });
+    else if (info.config.max_deliver !== maxDeliver || info.config.ack_wait !== ackWait) {
+      changes.push({ action: 'update', resource, detail: `max deliver ${info.config.max_deliver} → ${maxDeliver}, ack wait ${Number(info.config.ack_wait) / 1e6} → ${Number(ackWait) / 1e6} ms` });
+    } else changes.push({ action: 'unchanged', resource });
+    return changes;
   }
 
   async send(message: WireMessage): Promise<void> {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import amqp from 'amqplib';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, MessageProperties, Options } from 'amqplib';
-import type { Adapter, AdapterFeatures, ConsumeRequest, Consumption, Delivery, DeliveryListener, EnsureRequest, WireMessage } from '../../runtime/contract.js';
+import type { Adapter, AdapterFeatures, ConsumeRequest, Consumption, Delivery, DeliveryListener, EnsureRequest, TopologyChange, WireMessage } from '../../runtime/contract.js';
 import { ClosedError, ConfigError, ConnectionError, OmniQueueError, PayloadTooLargeError, PublishError, TooManyHeadersError } from '../../runtime/errors.js';
 import { stderrLogger, type Logger } from '../../runtime/Logger.js';
 import { WireHeader } from '../../runtime/wire.js';
@@ -189,6 +189,26 @@ export class RabbitMQAdapter implements Adapter {
       await channel.assertQueue(queue, { durable: true, arguments: args });
       await channel.bindQueue(queue, request.topic, options.bindingKey ?? '#');
     });
+  }
+
+  /**
+   * What {@link RabbitMQAdapter.ensure} would change: whether the exchange and the group queue exist
+   * (passive declarations on throwaway channels). AMQP cannot read a binding back, so an existing
+   * queue is reported unchanged and `ensure` re-asserts its binding anyway.
+   */
+  async plan(request: EnsureRequest): Promise<TopologyChange[]> {
+    const exists = (check: (channel: Channel) => Promise<unknown>): Promise<boolean> =>
+      this.#withChannel(check).then(
+        () => true,
+        () => false,
+      );
+    const changes: TopologyChange[] = [{ action: (await exists((channel) => channel.checkExchange(request.topic))) ? 'unchanged' : 'create', resource: `exchange ${request.topic}` }];
+    if (request.group !== undefined) {
+      const queue = groupQueueName(request.topic, request.group);
+      const found = await exists((channel) => channel.checkQueue(queue));
+      changes.push({ action: found ? 'unchanged' : 'create', resource: `queue ${queue} bound to ${request.topic}` });
+    }
+    return changes;
   }
 
   async send(message: WireMessage): Promise<void> {

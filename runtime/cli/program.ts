@@ -6,6 +6,8 @@ import { DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_WORKER_PORT } from '../worker/Worker.
 import { ExitCode, exitCodeOf } from './exitCode.js';
 import { runPublish, type PublishCommandOptions } from './publishCommand.js';
 import { runLambdaLocal, type LambdaLocalCommandOptions } from './lambdaLocalCommand.js';
+import { registerInfraCommand } from './infraCommand.js';
+import { runProvision, type ProvisionCommandOptions } from './provisionCommand.js';
 import { runWorker, type WorkerCommandOptions } from './workerCommand.js';
 
 /** Where the command writes; tests and embedders can redirect it. */
@@ -128,6 +130,22 @@ export function createProgram(io: CliIo = { stdout: process.stdout, stderr: proc
     });
 
   program
+    .command('provision')
+    .summary('create or update what the topology needs on its broker')
+    .description(
+      'Create or update, on the topology\'s broker, what its groups need: topics, groups (queues, consumer groups, ' +
+        'durable consumers, subscriptions) with settings derived from each retry policy, and every dead-letter topic. ' +
+        'Prints the plan (create / update / unchanged) before acting. Idempotent; never deletes anything.',
+    )
+    .option('-c, --config <file>', 'topology file', 'omniqueue.config.ts')
+    .option('--dry-run', 'print the plan and change nothing')
+    .option('--prune', 'also delete what the topology no longer names (not implemented yet: refuses)')
+    .addHelpText('after', '\nExamples:\n  $ omniqueue provision --config omniqueue.config.ts --dry-run\n  $ omniqueue provision\n')
+    .action(async (options: ProvisionCommandOptions, command: Command) => {
+      exitCode = await runProvision({ ...options, configGiven: command.getOptionValueSource('config') === 'cli' }, io);
+    });
+
+  program
     .command('lambda-local')
     .summary('run a Lambda bundle against a queue, as the SQS event source mapping does')
     .description(
@@ -148,6 +166,10 @@ export function createProgram(io: CliIo = { stdout: process.stdout, stderr: proc
     .action(async (options: LambdaLocalCommandOptions) => {
       exitCode = await runLambdaLocal(options, io);
     });
+
+  registerInfraCommand(program, io, (code) => {
+    exitCode = code;
+  });
 
   return { program, exitCode: () => exitCode };
 }
