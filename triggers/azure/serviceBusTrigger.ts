@@ -20,17 +20,16 @@
  * @packageDocumentation
  */
 import functions, { type InvocationContext } from '@azure/functions';
-import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { attemptOf, bodyBytes, headersOf, restoreHeaderCase } from '../../adapters/servicebus/codec.js';
 import { subscriptionEntity, topicEntity } from '../../adapters/servicebus/names.js';
 import { deadLetterTopicOf } from '../../runtime/Broker.js';
 import type { Adapter, DeadLetterRecord, Delivery } from '../../runtime/contract.js';
 import { InvalidOptionsError, MessageAbandonedError, UnsupportedFeatureError } from '../../runtime/errors.js';
-import { stderrLogger, type Logger } from '../../runtime/Logger.js';
+import type { Logger } from '../../runtime/Logger.js';
 import type { Handler } from '../../runtime/message.js';
-import { ConsumePipeline, type IdempotencyOptions } from '../../runtime/pipeline/ConsumePipeline.js';
-import { resolveRetryPolicy, type RetryPolicy } from '../../runtime/pipeline/retry.js';
-import { FanoutMetricsSink, OpenTelemetryMetricsSink, Tracing, type MetricsSink } from '../../runtime/pipeline/Telemetry.js';
+import { ConsumePipeline } from '../../runtime/pipeline/ConsumePipeline.js';
+import { resolveRetryPolicy } from '../../runtime/pipeline/retry.js';
+import { pipelineServices, type HandlerPipelineOptions } from '../../runtime/pipeline/pipelineServices.js';
 import { isJsonContentType } from '../../runtime/wire.js';
 
 /**
@@ -75,7 +74,7 @@ export interface ServiceBusFunctionsApp {
 }
 
 /** Options of {@link serviceBusTrigger}. */
-export interface ServiceBusTriggerOptions<T = unknown> {
+export interface ServiceBusTriggerOptions<T = unknown> extends HandlerPipelineOptions<T> {
   /** App setting (or environment variable) that holds the namespace connection (`connection` of the binding). */
   readonly connection: string;
   /** OmniQueue topic: the Service Bus topic (mapped like the adapter does). Give `topic` + `group`, or `queue`. */
@@ -96,22 +95,8 @@ export interface ServiceBusTriggerOptions<T = unknown> {
    * once in the app's entry file.
    */
   readonly sdkBinding?: boolean;
-  /** Retry policy; `maxAttempts` decides when a failing message is dead-lettered. */
-  readonly retry?: Partial<RetryPolicy>;
-  /** A Standard Schema: a body that fails it is dead-lettered at once. */
-  readonly schema?: StandardSchemaV1<unknown, T>;
-  /** Idempotent consumer: skip ids already processed. */
-  readonly idempotency?: IdempotencyOptions;
-  /** What to do with a JSON-typed body that is not JSON. Default `dead-letter`. */
-  readonly invalidJson?: 'dead-letter' | 'deliver-raw';
   /** Messages of a batch handled at once. Default 8 (1 with sessions). */
   readonly concurrency?: number;
-  /** Logger. Default: warnings and errors as JSON on stderr. */
-  readonly logger?: Logger;
-  /** Extra metrics sinks; OpenTelemetry metrics are always fed. */
-  readonly metrics?: readonly MetricsSink[];
-  /** OpenTelemetry spans. Default true. */
-  readonly tracing?: boolean;
   /** Where to register. Default: `app` of `@azure/functions`. `false`: only return the handler. */
   readonly app?: ServiceBusFunctionsApp | false;
 }
@@ -167,8 +152,8 @@ export function serviceBusTrigger<T = unknown>(handler: Handler<T>, options: Ser
   const many = options.cardinality === 'many';
   const concurrency = options.concurrency ?? (options.isSessionsEnabled ? 1 : 8);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new InvalidOptionsError(`concurrency must be an integer ≥ 1, got ${concurrency}.`);
-  const logger = options.logger ?? stderrLogger;
-  const sinks = [new OpenTelemetryMetricsSink(), ...(options.metrics ?? [])];
+  const services = pipelineServices(options, 'azure_servicebus');
+  const logger = services.logger;
   const pipeline = new ConsumePipeline<T>({
     adapter: NO_ADAPTER,
     topic,
@@ -181,8 +166,8 @@ export function serviceBusTrigger<T = unknown>(handler: Handler<T>, options: Ser
     invalidJson: options.invalidJson ?? 'dead-letter',
     retryInPlace: false,
     logger,
-    metrics: sinks.length === 1 ? sinks[0]! : new FanoutMetricsSink(sinks),
-    tracing: options.tracing === false ? undefined : new Tracing('azure_servicebus'),
+    metrics: services.metrics,
+    tracing: services.tracing,
   });
 
   const run = async (deliveries: readonly TriggerDelivery[]): Promise<void> => {

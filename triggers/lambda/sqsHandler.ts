@@ -16,17 +16,15 @@
  *
  * @packageDocumentation
  */
-import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { decodeSqsMessage, encodeSqsMessage, payloadBytes, type ReceivedAttribute } from '../../adapters/sqs/codec.js';
 import { FIFO_SUFFIX, queueNameOf } from '../../adapters/sqs/names.js';
 import { deadLetterTopicOf } from '../../runtime/Broker.js';
 import type { Adapter, DeadLetterRecord, Delivery } from '../../runtime/contract.js';
 import { ConfigError, FullBatchFailureError, InvalidOptionsError, UnsupportedFeatureError } from '../../runtime/errors.js';
-import { stderrLogger, type Logger } from '../../runtime/Logger.js';
 import type { Handler } from '../../runtime/message.js';
-import { ConsumePipeline, describe, type IdempotencyOptions } from '../../runtime/pipeline/ConsumePipeline.js';
-import { resolveRetryPolicy, type RetryPolicy } from '../../runtime/pipeline/retry.js';
-import { FanoutMetricsSink, OpenTelemetryMetricsSink, Tracing, type MetricsSink } from '../../runtime/pipeline/Telemetry.js';
+import { ConsumePipeline, describe } from '../../runtime/pipeline/ConsumePipeline.js';
+import { resolveRetryPolicy } from '../../runtime/pipeline/retry.js';
+import { pipelineServices, type HandlerPipelineOptions } from '../../runtime/pipeline/pipelineServices.js';
 import { WireHeader } from '../../runtime/wire.js';
 import type { LambdaContext, SqsBatchResponse, SqsEvent, SqsEventRecord } from './types.js';
 
@@ -38,19 +36,11 @@ export interface SqsClientSettings {
 }
 
 /** Options of {@link sqsHandler}. */
-export interface SqsHandlerOptions<T = unknown> {
+export interface SqsHandlerOptions<T = unknown> extends HandlerPipelineOptions<T> {
   /** Topic name the handler sees (`msg.topic`). Default: the source queue's name. */
   readonly topic?: string;
   /** Group name the handler sees (`msg.group`). Default: the source queue's name. */
   readonly group?: string;
-  /** Retry policy; `maxAttempts` decides when a failing record is dead-lettered. */
-  readonly retry?: Partial<RetryPolicy>;
-  /** A Standard Schema: a body that fails it is dead-lettered at once. */
-  readonly schema?: StandardSchemaV1<unknown, T>;
-  /** Idempotent consumer: skip ids already processed. */
-  readonly idempotency?: IdempotencyOptions;
-  /** What to do with a JSON-typed body that is not JSON. Default `dead-letter`. */
-  readonly invalidJson?: 'dead-letter' | 'deliver-raw';
   /** Records of a standard queue handled at once. Default 10. FIFO queues are handled in order. */
   readonly concurrency?: number;
   /**
@@ -71,12 +61,6 @@ export interface SqsHandlerOptions<T = unknown> {
   readonly deadLetterQueueUrl?: string;
   /** Settings of the lazily created SQS client. */
   readonly sqs?: SqsClientSettings;
-  /** Logger. Default: warnings and errors as JSON on stderr. */
-  readonly logger?: Logger;
-  /** Extra metrics sinks; OpenTelemetry metrics are always fed. */
-  readonly metrics?: readonly MetricsSink[];
-  /** OpenTelemetry spans. Default true. */
-  readonly tracing?: boolean;
 }
 
 /** The SDK surface the trigger uses, loaded on first need. */
@@ -108,10 +92,7 @@ export function sqsHandler<T = unknown>(handler: Handler<T>, options: SqsHandler
   const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new InvalidOptionsError(`concurrency must be an integer ≥ 1, got ${concurrency}.`);
   const retry = resolveRetryPolicy(options.retry);
-  const logger = options.logger ?? stderrLogger;
-  const sinks = [new OpenTelemetryMetricsSink(), ...(options.metrics ?? [])];
-  const metrics = sinks.length === 1 ? sinks[0]! : new FanoutMetricsSink(sinks);
-  const tracing = options.tracing === false ? undefined : new Tracing('aws_sqs');
+  const { logger, metrics, tracing } = pipelineServices(options, 'aws_sqs');
   const marginMs = options.timeoutMarginMs ?? DEFAULT_TIMEOUT_MARGIN_MS;
   const pipelines = new Map<string, { pipeline: ConsumePipeline<T>; topic: string; group: string }>();
   const dlqUrls = new Map<string, Promise<string>>();
