@@ -6,8 +6,8 @@
  *
  * @packageDocumentation
  */
-import { dirname, relative, sep } from 'node:path';
-import { RETRY_RULE_NAME, retryFilterExpression } from '../../adapters/servicebus/codec.js';
+import { relative, sep } from 'node:path';
+import { retryFilterExpression } from '../../adapters/servicebus/codec.js';
 import { subscriptionEntity, topicEntity } from '../../adapters/servicebus/names.js';
 import { DEAD_LETTER_GROUP, deadLetterTopicOf } from '../../runtime/Broker.js';
 import { DEFAULT_RETRY_POLICY } from '../../runtime/pipeline/retry.js';
