@@ -20,6 +20,7 @@ import { Broker, deadLetterTopicOf } from '../../runtime/Broker.js';
 import { silentLogger } from '../../runtime/Logger.js';
 import type { Message } from '../../runtime/message.js';
 import { waitFor } from '../conformance/waitFor.js';
+import { describeRun, runThroughRestart } from '../faults/runThroughRestart.js';
 import { NATS_LOCK, NATS_SERVERS, natsMissing, restartNatsServer } from '../brokers/nats.js';
 import { holdFileLock } from '../brokers/rabbitmq.js';
 
@@ -84,60 +85,18 @@ describe.skipIf(missing !== undefined)(`nats faults${missing ? ` — skipped: ${
     const topic = `nats_restart_${run}`;
     topics.push(topic, deadLetterTopicOf(topic, 'workers'));
     const group = 'workers';
-    const total = 10_000;
-    const producer = await newBroker();
-    const consumer = await newBroker();
-    const handled = new Set<string>();
-    let handledCalls = 0;
-    const subscription = await consumer.subscribe(
+    const result = await runThroughRestart({
+      producer: await newBroker(),
+      consumer: await newBroker(),
       topic,
-      (message) => {
-        handledCalls++;
-        handled.add(message.id);
-      },
       group,
-      { ensure: true, concurrency: 50 },
-    );
-
-    const published = new Set<string>();
-    let rejected = 0;
-    const publishAll = async (): Promise<void> => {
-      const window = 200;
-      for (let start = 0; start < total; start += window) {
-        await Promise.all(
-          Array.from({ length: Math.min(window, total - start) }, async (_, offset) => {
-            const id = `m-${start + offset}`;
-            for (;;) {
-              try {
-                await producer.publish(topic, { id, body: { n: start + offset } });
-                published.add(id);
-                return;
-              } catch {
-                rejected++; // ConnectionError after publishTimeoutMs: publish again (same id, deduped)
-              }
-            }
-          }),
-        );
-      }
-    };
-
-    let restarted = false;
-    let publishedAtRestart = 0;
-    const publishing = publishAll();
-    // Restart mid-run: publishes and deliveries are both under way.
-    await waitFor(() => published.size >= 3_000 && handled.size >= 500, 60_000, () => `3,000 published and 500 handled before the restart, got ${published.size} and ${handled.size}`);
-    {
-      await using _exclusive = await holdFileLock(NATS_LOCK, 'exclusive');
-      publishedAtRestart = published.size;
-      await restartNatsServer(1_000);
-      restarted = true;
-    }
-    await publishing;
-    await waitFor(() => handled.size >= total, 90_000, () => `all ${total} handled, got ${handled.size}`);
-    expect(restarted).toBe(true);
-    expect(published.size).toBe(total);
-    const lost = [...published].filter((id) => !handled.has(id));
-    expect(lost, 'lost messages').toEqual([]);
+      restart: async () => {
+        await using _exclusive = await holdFileLock(NATS_LOCK, 'exclusive');
+        await restartNatsServer(1_000);
+      },
+    });
+    expect(result.published.size).toBe(10_000);
+    expect(result.lost, 'lost messages').toEqual([]);
     // Everything gets settled: acks lost in the outage come back after AckWait and are handled
     // again, until the durable consumer has nothing pending and nothing unacknowledged.
     const nc = await connect({ servers: NATS_SERVERS });
@@ -152,7 +111,7 @@ describe.skipIf(missing !== undefined)(`nats faults${missing ? ` — skipped: ${
     } finally {
       await nc.close();
     }
-    await subscription.close();
-    console.info(`[nats restart] restart began after ${publishedAtRestart} publishes; published ${published.size}, handled ${handled.size} distinct (${handledCalls} calls, ${handledCalls - handled.size} redeliveries), ${rejected} publish retries`);
+    await result.subscription.close();
+    console.info(describeRun('nats', result));
   }, 240_000);
 });

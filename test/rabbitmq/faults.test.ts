@@ -19,6 +19,7 @@ import { Broker } from '../../runtime/Broker.js';
 import { silentLogger } from '../../runtime/Logger.js';
 import type { Message } from '../../runtime/message.js';
 import { waitFor } from '../conformance/waitFor.js';
+import { describeRun, runThroughRestart } from '../faults/runThroughRestart.js';
 import { AMQP_URL, deleteRabbitTopics, holdFileLock, RABBIT_LOCK, rabbitMissing, restartRabbitApp } from '../brokers/rabbitmq.js';
 
 const missing = await rabbitMissing();
@@ -88,63 +89,21 @@ describe.skipIf(missing !== undefined)(`rabbitmq faults${missing ? ` — skipped
     const topic = `rmq_restart_${run}`;
     topics.push(topic);
     const group = 'workers';
-    const total = 10_000;
-    const producer = await newBroker();
-    const consumer = await newBroker();
-    const handled = new Set<string>();
-    let handledCalls = 0;
-    const subscription = await consumer.subscribe(
+    const result = await runThroughRestart({
+      producer: await newBroker(),
+      consumer: await newBroker(),
       topic,
-      (message) => {
-        handledCalls++;
-        handled.add(message.id);
-      },
       group,
-      { ensure: true, concurrency: 50 },
-    );
-
-    const published = new Set<string>();
-    let rejected = 0;
-    const publishAll = async (): Promise<void> => {
-      const window = 200;
-      for (let start = 0; start < total; start += window) {
-        await Promise.all(
-          Array.from({ length: Math.min(window, total - start) }, async (_, offset) => {
-            const id = `m-${start + offset}`;
-            for (;;) {
-              try {
-                await producer.publish(topic, { id, body: { n: start + offset } });
-                published.add(id);
-                return;
-              } catch {
-                rejected++; // ConnectionError after publishTimeoutMs: publish again (same id)
-              }
-            }
-          }),
-        );
-      }
-    };
-
-    let restarted = false;
-    let publishedAtRestart = 0;
-    const publishing = publishAll();
-    // Restart mid-run: publishes and deliveries are both under way.
-    await waitFor(() => published.size >= 3_000 && handled.size >= 500, 60_000, () => `3,000 published and 500 handled before the restart, got ${published.size} and ${handled.size}`);
-    {
-      await using _exclusive = await holdFileLock(RABBIT_LOCK, 'exclusive');
-      publishedAtRestart = published.size;
-      await restartRabbitApp(1_000);
-      restarted = true;
-    }
-    await publishing;
-    await waitFor(() => handled.size >= total, 90_000, () => `all ${total} handled, got ${handled.size}`);
-    expect(restarted).toBe(true);
-    expect(published.size).toBe(total);
-    const lost = [...published].filter((id) => !handled.has(id));
-    expect(lost, 'lost messages').toEqual([]);
+      restart: async () => {
+        await using _exclusive = await holdFileLock(RABBIT_LOCK, 'exclusive');
+        await restartRabbitApp(1_000);
+      },
+    });
+    expect(result.published.size).toBe(10_000);
+    expect(result.lost, 'lost messages').toEqual([]);
     // Everything was settled: after the consumer is closed nothing is left in the group queue.
-    await subscription.close();
+    await result.subscription.close();
     expect(await queueDepth(groupQueueName(topic, group))).toBe(0);
-    console.info(`[rabbitmq restart] restart began after ${publishedAtRestart} publishes; published ${published.size}, handled ${handled.size} distinct (${handledCalls} calls, ${handledCalls - handled.size} redeliveries), ${rejected} publish retries`);
+    console.info(describeRun('rabbitmq', result));
   }, 240_000);
 });
