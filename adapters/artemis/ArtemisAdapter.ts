@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import {
   Connection,
   ConnectionEvents,
   message as rheaMessage,
   ReceiverEvents,
+  SenderEvents,
   type AwaitableSender,
   type ConnectionOptions,
   type EventContext,
@@ -11,8 +13,8 @@ import {
   type Message as RheaMessage,
   type Receiver,
 } from 'rhea-promise';
-import type { Adapter, AdapterFeatures, ConsumeRequest, Consumption, Delivery, DeliveryListener, EnsureRequest, WireMessage } from '../../runtime/contract.js';
-import { ClosedError, ConnectionError, PublishError } from '../../runtime/errors.js';
+import type { Adapter, AdapterFeatures, ConsumeRequest, Consumption, Delivery, DeliveryListener, EnsureRequest, TopologyChange, WireMessage } from '../../runtime/contract.js';
+import { ClosedError, ConfigError, ConnectionError, OmniQueueError, PublishError } from '../../runtime/errors.js';
 import { WireHeader } from '../../runtime/wire.js';
 import { ArtemisManagement } from './ArtemisManagement.js';
 import { fqqn, queueName } from './names.js';
@@ -27,16 +29,29 @@ export interface ArtemisAdapterOptions {
   readonly username?: string;
   /** SASL PLAIN password. */
   readonly password?: string;
-  /** How long a publish waits for the broker's disposition. Default 30,000 ms. */
+  /**
+   * How long a publish (or an `ensure`) waits, in all: for the connection while the adapter is
+   * reconnecting, then for the broker's disposition. Default 30,000 ms.
+   */
   readonly sendTimeoutMs?: number;
-  /** Extra rhea connection options (TLS, idle timeout …), passed through. */
+  /** First pause before a reconnect attempt; doubles up to {@link ArtemisAdapterOptions.maxReconnectDelayMs}. Default 100 ms. */
+  readonly initialReconnectDelayMs?: number;
+  /** Longest pause between reconnect attempts. Default 2,000 ms. */
+  readonly maxReconnectDelayMs?: number;
+  /**
+   * Extra rhea connection options (TLS, idle timeout …), passed through. `reconnect` is always
+   * off: the adapter reconnects itself, so that it can resume its consumers and fail the
+   * publishes the lost connection left unconfirmed.
+   */
   readonly connectionOptions?: Partial<ConnectionOptions>;
 }
 
 /**
  * What the Artemis adapter can do. Messages are durable and groups are durable queues, so both
  * survive a broker restart. `attempt` is the AMQP header's delivery-count + 1 (Artemis counts a
- * `modified(delivery-failed)` settlement and a consumer that vanished). `nack(delay)` re-sends the
+ * `modified(delivery-failed)` settlement — also sent for what a closing consumption still holds —
+ * and deliveries open across a broker restart, but not the deliveries of a connection that
+ * dropped, e.g. a killed process: those come back with the same attempt). `nack(delay)` re-sends the
  * message to the group's own queue as a scheduled message (`x-opt-delivery-time`, native in
  * Artemis) carrying `omniqueue-attempt`, then accepts the original. Dead letters go to the
  * runtime's dead-letter topic (not Artemis's DLA).
@@ -63,6 +78,17 @@ export interface ArtemisRawDelivery {
   readonly queue: string;
 }
 
+/** One AMQP connection and everything opened on it; all of it dies with the connection. */
+interface LiveConnection {
+  readonly connection: Connection;
+  readonly management: ArtemisManagement;
+  readonly senders: Map<string, Promise<AwaitableSender>>;
+  /** Aborted when this connection is lost: every send, link creation and management call on it gives up at once. */
+  readonly lost: AbortController;
+  /** Counts connections: deliveries of an earlier one were put back by the broker already. */
+  readonly epoch: number;
+}
+
 /**
  * ActiveMQ Artemis over AMQP 1.0 (`rhea-promise`). A topic is a multicast address; a group is a
  * durable multicast queue `<topic>.<group>` on it, created through the broker's management address
@@ -71,57 +97,66 @@ export interface ArtemisRawDelivery {
  * and key the AMQP `group-id`; they resolve on the broker's `accepted`. Credit = prefetch: a
  * receiver never has more unsettled deliveries than that. Ack = `accepted`, nack =
  * `modified(delivery-failed)`; see {@link ARTEMIS_FEATURES} for delays.
+ *
+ * Connection loss: the adapter opens a new connection with exponential backoff and re-attaches
+ * every consumer with its full credit. A publish made while disconnected waits for the new
+ * connection up to `sendTimeoutMs`, then rejects with `ConnectionError`; a publish whose
+ * connection dies before the broker's disposition rejects with `ConnectionError` at once (it may
+ * or may not be stored: publish it again). Deliveries of the lost connection are back in the
+ * broker's queue; settling them afterwards is a no-op.
  */
 export class ArtemisAdapter implements Adapter {
   readonly name = 'artemis';
   readonly features = ARTEMIS_FEATURES;
   readonly #options: ArtemisAdapterOptions;
-  readonly #senders = new Map<string, Promise<AwaitableSender>>();
   readonly #consumers = new Set<ArtemisConsumer>();
   readonly #ensured = new Set<string>();
-  #connection: Connection | undefined;
-  #management: ArtemisManagement | undefined;
+  readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #waiters = new Set<{ resolve: (link: LiveConnection) => void; reject: (error: Error) => void }>();
+  #link: LiveConnection | undefined;
+  #epoch = 0;
+  #connected = false;
   #closed = false;
-  /** Bumped on every disconnect: deliveries of an earlier connection are settled by the broker already. */
-  epoch = 0;
+  #reconnectTimer: NodeJS.Timeout | undefined;
+  #reconnectDelayMs = 0;
 
   constructor(options: ArtemisAdapterOptions = {}) {
     this.#options = options;
   }
 
+  /** The number of the live connection (1 for the first, bumped on every reconnect); -1 while disconnected. */
+  get epoch(): number {
+    return this.#link?.epoch ?? -1;
+  }
+
   async connect(): Promise<void> {
     if (this.#closed) throw new ClosedError('The artemis adapter');
-    if (this.#connection) return;
-    const connection = new Connection({
-      host: this.#options.host ?? '127.0.0.1',
-      port: this.#options.port ?? 5672,
-      username: this.#options.username,
-      password: this.#options.password,
-      transport: 'tcp',
-      reconnect: true,
-      initial_reconnect_delay: 100,
-      max_reconnect_delay: 2_000,
-      container_id: `omniqueue-${randomUUID()}`,
-      // Without it Nagle's algorithm meets delayed ACKs: ~40 ms per small send.
-      noDelay: true,
-      ...this.#options.connectionOptions,
-    } as ConnectionOptions);
-    try {
-      await connection.open();
-    } catch (error) {
-      throw new ConnectionError(`Could not connect to Artemis at ${this.#options.host ?? '127.0.0.1'}:${this.#options.port ?? 5672}: ${(error as Error).message}`, { cause: error });
-    }
-    connection.on(ConnectionEvents.disconnected, () => {
-      this.epoch++;
-      this.#management?.reset();
-    });
-    this.#connection = connection;
-    this.#management = new ArtemisManagement(connection);
+    if (this.#connected) return;
+    this.#link = await this.#openLink();
+    this.#connected = true;
   }
 
   async ensure(request: EnsureRequest): Promise<void> {
-    if (request.group === undefined) return; // The address is created with the first sender (multicast).
-    await this.#ensureQueue(request.topic, request.group);
+    if (request.group === undefined) await this.#ensureAddress(request.topic);
+    else await this.#ensureQueue(request.topic, request.group);
+  }
+
+  /**
+   * What {@link ArtemisAdapter.ensure} would create, read through the management address: the
+   * topic's multicast address and, with a group, its durable queue. Changes nothing.
+   */
+  async plan(request: EnsureRequest): Promise<TopologyChange[]> {
+    const { management } = await this.#current(this.#timeoutMs());
+    const address = await management.attribute(`address.${request.topic}`, 'routingTypes');
+    const changes: TopologyChange[] = [{ action: address.found ? 'unchanged' : 'create', resource: `address ${request.topic} (multicast)` }];
+    if (request.group === undefined) return changes;
+    const name = queueName(request.topic, request.group);
+    const queue = await management.attribute(`queue.${name}`, 'address');
+    if (queue.found && queue.value !== request.topic) {
+      throw new ConfigError(`Artemis queue '${name}' exists on address '${String(queue.value)}', not on '${request.topic}': delete or rename it.`);
+    }
+    changes.push({ action: queue.found ? 'unchanged' : 'create', resource: `queue ${name} (multicast, durable) on address ${request.topic}` });
+    return changes;
   }
 
   async send(message: WireMessage): Promise<void> {
@@ -140,75 +175,249 @@ export class ArtemisAdapter implements Adapter {
     await this.sendTo(message.topic, true, amqp);
   }
 
-  /** Sends one AMQP message to an address (`multicast` for a topic) and waits for `accepted`. */
+  /**
+   * Sends one AMQP message to an address (`multicast` for a topic) and waits for `accepted`. While
+   * disconnected it waits for the connection, all within `sendTimeoutMs`.
+   */
   async sendTo(address: string, multicast: boolean, amqp: RheaMessage): Promise<void> {
-    const connection = this.#open();
-    let sender: AwaitableSender;
+    const task = this.#sendTo(address, multicast, amqp);
+    this.#inFlight.add(task);
     try {
-      sender = await this.#sender(connection, address, multicast);
-    } catch (error) {
-      throw new ConnectionError(`Artemis: could not open a sender to '${address}': ${(error as Error).message}`, { cause: error });
-    }
-    try {
-      await sender.send(amqp, { timeoutInSeconds: (this.#options.sendTimeoutMs ?? 30_000) / 1000 });
-    } catch (error) {
-      throw new PublishError(`Artemis did not accept the message for '${address}': ${(error as Error).message}`, { cause: error });
+      await task;
+    } finally {
+      this.#inFlight.delete(task);
     }
   }
 
   async consume(request: ConsumeRequest, onDelivery: DeliveryListener): Promise<Consumption> {
-    const connection = this.#open();
+    if (this.#closed) throw new ClosedError('The artemis adapter');
+    if (!this.#connected) throw new ConnectionError('The artemis adapter is not connected: call init() first.');
     await this.#ensureQueue(request.topic, request.group);
     const consumer = new ArtemisConsumer(this, request.topic, request.group, request.prefetch, onDelivery, () => this.#consumers.delete(consumer));
-    await consumer.open(connection);
+    const link = await this.#current(this.#timeoutMs());
+    // Added first: a reconnect during the attach attaches it again.
     this.#consumers.add(consumer);
+    try {
+      await consumer.attach(link, true);
+    } catch (error) {
+      this.#consumers.delete(consumer);
+      throw error;
+    }
     return consumer;
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#reconnectTimer);
+    for (const waiter of [...this.#waiters]) waiter.reject(new ClosedError('The artemis adapter'));
+    this.#waiters.clear();
     await Promise.allSettled([...this.#consumers].map((consumer) => consumer.close()));
-    // Sends under way were awaited by the runtime; closing the connection ends every link with it.
-    await Promise.allSettled([...this.#senders.values()]);
-    this.#management?.reset();
-    await this.#connection?.close().catch(() => {});
+    // Every publish under way resolves or rejects (each is bounded by sendTimeoutMs) before the connection goes.
+    await Promise.allSettled([...this.#inFlight]);
+    const link = this.#link;
+    this.#link = undefined;
+    if (link) {
+      link.management.reset();
+      await link.connection.close({ abortSignal: AbortSignal.timeout(5_000) }).catch(() => {});
+      link.lost.abort();
+    }
+  }
+
+  /** True while `link` is the adapter's live connection (for its consumers). @internal */
+  isCurrent(link: LiveConnection): boolean {
+    return this.#link === link;
+  }
+
+  async #sendTo(address: string, multicast: boolean, amqp: RheaMessage): Promise<void> {
+    const deadline = Date.now() + this.#timeoutMs();
+    const link = await this.#current(deadline - Date.now());
+    let sender: AwaitableSender;
+    try {
+      sender = await this.#sender(link, address, multicast);
+      if (!sender.sendable()) await waitSendable(sender, link, deadline - Date.now());
+    } catch (error) {
+      throw this.#translate(error, link, `Artemis: could not open a sender to '${address}'`, ConnectionError);
+    }
+    try {
+      await sender.send(amqp, { timeoutInSeconds: Math.max(1, deadline - Date.now()) / 1000, abortSignal: link.lost.signal });
+    } catch (error) {
+      throw this.#translate(error, link, `Artemis did not accept the message for '${address}'`, PublishError);
+    }
+  }
+
+  #translate(error: unknown, link: LiveConnection, what: string, kind: typeof ConnectionError | typeof PublishError): OmniQueueError {
+    if (error instanceof OmniQueueError) return error;
+    if (link.lost.signal.aborted) {
+      return this.#closed
+        ? new ClosedError('The artemis adapter', { cause: error })
+        : new ConnectionError(`${what}: the connection was lost before the broker answered (the message may or may not be stored).`, { cause: error });
+    }
+    return new kind(`${what}: ${(error as Error).message}`, { cause: error });
+  }
+
+  async #ensureAddress(topic: string): Promise<void> {
+    const key = `address ${topic}`;
+    if (this.#ensured.has(key)) return;
+    const { management } = await this.#current(this.#timeoutMs());
+    try {
+      const address = await management.attribute(`address.${topic}`, 'routingTypes');
+      if (!address.found) {
+        const created = await management.request({ _AMQ_ResourceName: 'broker', _AMQ_OperationName: 'createAddress' }, [topic, 'MULTICAST']);
+        // Someone else may have created it meanwhile: only a failure that leaves it missing counts.
+        if (!created.succeeded && !(await management.attribute(`address.${topic}`, 'routingTypes')).found) {
+          throw new ConnectionError(`createAddress failed: ${JSON.stringify(created.body)}`);
+        }
+      }
+    } catch (error) {
+      throw new ConnectionError(`Artemis: could not create address '${topic}': ${(error as Error).message}`, { cause: error });
+    }
+    this.#ensured.add(key);
   }
 
   async #ensureQueue(topic: string, group: string): Promise<void> {
     const name = queueName(topic, group);
     if (this.#ensured.has(name)) return;
-    this.#open();
+    const { management } = await this.#current(this.#timeoutMs());
     const configuration = { name, address: topic, 'routing-type': 'MULTICAST', durable: true, 'auto-create-address': true };
     try {
-      await this.#management!.invoke('createQueue', [JSON.stringify(configuration), true]);
+      await management.invoke('createQueue', [JSON.stringify(configuration), true]);
     } catch (error) {
       throw new ConnectionError(`Artemis: could not create queue '${name}' on address '${topic}': ${(error as Error).message}`, { cause: error });
     }
     this.#ensured.add(name);
   }
 
-  #open(): Connection {
-    if (this.#closed) throw new ClosedError('The artemis adapter');
-    if (!this.#connection) throw new ConnectionError('The artemis adapter is not connected: call init() first.');
-    return this.#connection;
+  #timeoutMs(): number {
+    return this.#options.sendTimeoutMs ?? 30_000;
   }
 
-  #sender(connection: Connection, address: string, multicast: boolean): Promise<AwaitableSender> {
-    let sender = this.#senders.get(address);
+  /** The live connection; while reconnecting, waits for it up to `timeoutMs`, then rejects with `ConnectionError`. */
+  #current(timeoutMs: number): Promise<LiveConnection> {
+    if (this.#closed) return Promise.reject(new ClosedError('The artemis adapter'));
+    if (!this.#connected) return Promise.reject(new ConnectionError('The artemis adapter is not connected: call init() first.'));
+    if (this.#link) return Promise.resolve(this.#link);
+    return new Promise<LiveConnection>((resolve, reject) => {
+      const waiter = {
+        resolve: (link: LiveConnection) => (clearTimeout(timer), this.#waiters.delete(waiter), resolve(link)),
+        reject: (error: Error) => (clearTimeout(timer), this.#waiters.delete(waiter), reject(error)),
+      };
+      const timer = setTimeout(
+        () => waiter.reject(new ConnectionError(`Artemis at ${this.#where()} is unreachable: no connection within ${Math.round(timeoutMs)} ms (the adapter keeps reconnecting).`)),
+        Math.max(0, timeoutMs),
+      );
+      this.#waiters.add(waiter);
+    });
+  }
+
+  #where(): string {
+    return `${this.#options.host ?? '127.0.0.1'}:${this.#options.port ?? 5672}`;
+  }
+
+  /** Opens a connection and wires its loss to the reconnect loop. Rejects with `ConnectionError`. */
+  async #openLink(): Promise<LiveConnection> {
+    const connection = new Connection({
+      host: this.#options.host ?? '127.0.0.1',
+      port: this.#options.port ?? 5672,
+      username: this.#options.username,
+      password: this.#options.password,
+      transport: 'tcp',
+      container_id: `omniqueue-${randomUUID()}`,
+      // Without it Nagle's algorithm meets delayed ACKs: ~40 ms per small send.
+      noDelay: true,
+      ...this.#options.connectionOptions,
+      reconnect: false,
+    } as ConnectionOptions);
+    try {
+      await connection.open({ abortSignal: AbortSignal.timeout(this.#timeoutMs()) });
+    } catch (error) {
+      throw new ConnectionError(`Could not connect to Artemis at ${this.#where()}: ${(error as Error).message}`, { cause: error });
+    }
+    const lost = new AbortController();
+    // One listener per send in flight on this connection.
+    setMaxListeners(0, lost.signal);
+    const link: LiveConnection = { connection, management: new ArtemisManagement(connection, lost.signal), senders: new Map(), lost, epoch: ++this.#epoch };
+    const onLost = (): void => this.#lose(link);
+    // A socket that drops gives `disconnected`; a broker that shuts down cleanly closes the connection first.
+    connection.on(ConnectionEvents.disconnected, onLost);
+    connection.on(ConnectionEvents.connectionError, onLost);
+    connection.on(ConnectionEvents.connectionClose, onLost);
+    return link;
+  }
+
+  /** The connection of `link` is gone: fail what waited on it, drop its deliveries, reconnect. */
+  #lose(link: LiveConnection): void {
+    if (link.lost.signal.aborted) return;
+    link.lost.abort(new ConnectionError(`The connection to Artemis at ${this.#where()} was lost.`));
+    link.management.reset();
+    if (this.#link !== link) return;
+    this.#link = undefined;
+    for (const consumer of this.#consumers) consumer.detached();
+    if (this.#closed) return;
+    this.#reconnectDelayMs = this.#options.initialReconnectDelayMs ?? 100;
+    this.#scheduleReconnect();
+  }
+
+  #scheduleReconnect(): void {
+    const delay = this.#reconnectDelayMs * (0.75 + Math.random() / 2);
+    this.#reconnectTimer = setTimeout(() => void this.#reconnect(), delay);
+  }
+
+  async #reconnect(): Promise<void> {
+    if (this.#closed || this.#link) return;
+    let link: LiveConnection;
+    try {
+      link = await this.#openLink();
+    } catch {
+      if (this.#closed) return;
+      this.#reconnectDelayMs = Math.min(this.#reconnectDelayMs * 2, this.#options.maxReconnectDelayMs ?? 2_000);
+      this.#scheduleReconnect();
+      return;
+    }
+    if (this.#closed) {
+      link.lost.abort();
+      await link.connection.close({ abortSignal: AbortSignal.timeout(5_000) }).catch(() => {});
+      return;
+    }
+    this.#link = link;
+    for (const waiter of [...this.#waiters]) waiter.resolve(link);
+    await Promise.allSettled([...this.#consumers].map((consumer) => consumer.attach(link)));
+  }
+
+  #sender(link: LiveConnection, address: string, multicast: boolean): Promise<AwaitableSender> {
+    let sender = link.senders.get(address);
     if (!sender) {
-      sender = connection.createAwaitableSender({ target: multicast ? { address, capabilities: ['topic'] } : { address } });
-      sender.catch(() => this.#senders.delete(address));
-      this.#senders.set(address, sender);
+      sender = link.connection.createAwaitableSender({ target: multicast ? { address, capabilities: ['topic'] } : { address }, abortSignal: link.lost.signal });
+      sender.catch(() => link.senders.delete(address));
+      link.senders.set(address, sender);
     }
     return sender;
   }
 }
 
-/** One receiver on a group's queue. */
+/** Waits until `sender` has credit, the connection is lost, or `timeoutMs` passes. */
+function waitSendable(sender: AwaitableSender, link: LiveConnection, timeoutMs: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const done = (error?: Error): void => {
+      clearTimeout(timer);
+      sender.removeListener(SenderEvents.sendable, onSendable);
+      link.lost.signal.removeEventListener('abort', onLost);
+      if (error) reject(error);
+      else resolve();
+    };
+    const onSendable = (): void => done();
+    const onLost = (): void => done(new ConnectionError('The Artemis connection was lost while waiting for credit.'));
+    const timer = setTimeout(() => done(new PublishError(`Artemis granted no credit to send to '${sender.address}' within ${Math.round(timeoutMs)} ms.`)), Math.max(0, timeoutMs));
+    sender.on(SenderEvents.sendable, onSendable);
+    link.lost.signal.addEventListener('abort', onLost);
+    if (sender.sendable()) done();
+  });
+}
+
+/** One receiver on a group's queue, attached again on every new connection. */
 class ArtemisConsumer implements Consumption {
   readonly queue: string;
-  /** Deliveries handed out and not settled yet. */
+  /** Deliveries handed out on the current connection and not settled yet. */
   readonly unsettled = new Set<ArtemisDelivery>();
   #receiver: Receiver | undefined;
   #stopped = false;
@@ -225,19 +434,44 @@ class ArtemisConsumer implements Consumption {
     this.queue = fqqn(topic, group);
   }
 
-  async open(connection: Connection): Promise<void> {
-    const receiver = await connection.createReceiver({
-      name: `omniqueue-${randomUUID()}`,
-      source: { address: this.queue },
-      credit_window: 0,
-      autoaccept: false,
-    });
-    receiver.on(ReceiverEvents.message, (context: EventContext) => this.#receive(context));
+  /**
+   * Opens the receiver on `link` with the full credit. The first attach (from `consume`) rejects
+   * on failure; a re-attach after a reconnect retries every second while `link` stays current.
+   */
+  async attach(link: LiveConnection, first = false): Promise<void> {
+    if (this.#closed || this.#stopped) return;
+    let receiver: Receiver;
+    try {
+      receiver = await link.connection.createReceiver({
+        name: `omniqueue-${randomUUID()}`,
+        source: { address: this.queue },
+        credit_window: 0,
+        autoaccept: false,
+        abortSignal: link.lost.signal,
+      });
+    } catch (error) {
+      if (first) throw new ConnectionError(`Artemis: could not attach a receiver to '${this.queue}': ${(error as Error).message}`, { cause: error });
+      if (this.adapter.isCurrent(link) && !this.#closed) setTimeout(() => void this.attach(link), 1_000);
+      return;
+    }
+    if (!this.adapter.isCurrent(link) || this.#closed || this.#stopped) {
+      // A lost connection: the reconnect attaches this consumer again.
+      await within(receiver.close(), 5_000);
+      return;
+    }
+    receiver.on(ReceiverEvents.message, (context: EventContext) => this.#receive(context, link.epoch));
     this.#receiver = receiver;
+    this.unsettled.clear();
     receiver.addCredit(this.prefetch);
   }
 
-  #receive(context: EventContext): void {
+  /** The connection was lost: its deliveries are back in the queue, their settlement will be a no-op. */
+  detached(): void {
+    this.#receiver = undefined;
+    this.unsettled.clear();
+  }
+
+  #receive(context: EventContext, epoch: number): void {
     const delivery = context.delivery;
     const message = context.message;
     if (!delivery || !message) return;
@@ -245,14 +479,14 @@ class ArtemisConsumer implements Consumption {
       delivery.release({ delivery_failed: false });
       return;
     }
-    const handed = new ArtemisDelivery(this.adapter, this, message, delivery, this.adapter.epoch);
+    const handed = new ArtemisDelivery(this.adapter, this, message, delivery, epoch);
     this.unsettled.add(handed);
     this.listener(handed);
   }
 
   /** A delivery was settled: one more credit, unless stopped. */
   settled(delivery: ArtemisDelivery): void {
-    this.unsettled.delete(delivery);
+    if (!this.unsettled.delete(delivery)) return;
     if (!this.#stopped && this.#receiver?.isOpen()) this.#receiver.addCredit(1);
   }
 
@@ -269,7 +503,7 @@ class ArtemisConsumer implements Consumption {
     this.onClosed();
     // Hand back what is still unsettled as failed deliveries, so Artemis counts the attempt.
     for (const delivery of [...this.unsettled]) delivery.giveBack();
-    await this.#receiver?.close().catch(() => {});
+    if (this.#receiver) await within(this.#receiver.close(), 5_000);
   }
 }
 
@@ -354,6 +588,13 @@ class ArtemisDelivery implements Delivery {
     // After a reconnect the broker has already put the message back: settling it here would be wrong.
     return this.epoch === this.adapter.epoch;
   }
+}
+
+/** Waits for `task` at most `ms`, ignoring its failure (closing links of a connection that may be gone). */
+async function within(task: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([task.catch(() => {}), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
 
 function payloadOf(body: unknown): Uint8Array | string {

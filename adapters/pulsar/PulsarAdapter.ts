@@ -1,4 +1,4 @@
-import type { Adapter, AdapterFeatures, ConsumeRequest, Consumption, DeliveryListener, EnsureRequest, WireMessage } from '../../runtime/contract.js';
+import type { Adapter, AdapterFeatures, ConsumeRequest, Consumption, DeliveryListener, EnsureRequest, TopologyChange, WireMessage } from '../../runtime/contract.js';
 import { ClosedError, ConfigError, PayloadTooLargeError } from '../../runtime/errors.js';
 import { PulsarAdmin } from './PulsarAdmin.js';
 import { PulsarConsumption, type PulsarConsumerMessage } from './PulsarConsumption.js';
@@ -96,6 +96,22 @@ export class PulsarAdapter implements Adapter {
     if (this.#closed) throw new ClosedError('The Pulsar adapter');
     await this.#admin.createTopic(request.topic);
     if (request.group !== undefined) await this.#admin.createSubscription(request.topic, request.group);
+  }
+
+  /**
+   * What {@link PulsarAdapter.ensure} would create, read through the admin REST API (one GET of
+   * the topic's subscriptions): the persistent topic and, with a group, its durable subscription.
+   * Changes nothing.
+   */
+  async plan(request: EnsureRequest): Promise<TopologyChange[]> {
+    if (this.#closed) throw new ClosedError('The Pulsar adapter');
+    const topic = persistentTopic(this.#where, request.topic);
+    const subscriptions = await this.#admin.subscriptions(request.topic);
+    const changes: TopologyChange[] = [{ action: subscriptions ? 'unchanged' : 'create', resource: `topic ${topic}` }];
+    if (request.group !== undefined) {
+      changes.push({ action: subscriptions?.includes(request.group) ? 'unchanged' : 'create', resource: `subscription ${request.group} on ${topic}` });
+    }
+    return changes;
   }
 
   async send(message: WireMessage): Promise<void> {
