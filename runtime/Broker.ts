@@ -118,7 +118,13 @@ export class Broker implements AsyncDisposable {
     if (this.#state === 'closing' || this.#state === 'closed') return Promise.reject(new ClosedError('This broker'));
     this.#initializing ??= (async () => {
       this.#state = 'initializing';
-      await this.#adapter.connect();
+      try {
+        await this.#adapter.connect();
+      } catch (error) {
+        this.#state = 'new';
+        this.#initializing = undefined;
+        throw error;
+      }
       this.#state = 'ready';
     })();
     return this.#initializing;

@@ -52,3 +52,21 @@ describe('request–reply', () => {
     await expect(waiting).rejects.toBeInstanceOf(ClosedError);
   });
 });
+
+describe('init', () => {
+  it('can be called again after the adapter failed to connect', async () => {
+    let attempts = 0;
+    class FlakyAdapter extends MemoryAdapter {
+      override async connect(): Promise<void> {
+        if (++attempts === 1) throw new Error('broker not up yet');
+        await super.connect();
+      }
+    }
+    const broker = new Broker(new FlakyAdapter(), { logger: silentLogger });
+    await expect(broker.init()).rejects.toThrow('broker not up yet');
+    await expect(broker.publish('t', { body: 1 })).rejects.toThrow(/before init/);
+    await broker.init();
+    expect(attempts).toBe(2);
+    await broker.close();
+  });
+});
