@@ -1,6 +1,6 @@
 import kafkajs from 'kafkajs';
 import type { Admin, ConsumerConfig, ITopicConfig, KafkaConfig, LogEntry, Message as ProducerMessage, Producer, ProducerConfig } from 'kafkajs';
-import type { Adapter, AdapterFeatures, ConsumeRequest, Consumption, DeliveryListener, EnsureRequest, WireMessage } from '../../runtime/contract.js';
+import type { Adapter, AdapterFeatures, ConsumeRequest, Consumption, DeliveryListener, EnsureRequest, TopologyChange, WireMessage } from '../../runtime/contract.js';
 import { ClosedError, ConfigError, ConnectionError, OmniQueueError, PayloadTooLargeError, PublishError } from '../../runtime/errors.js';
 import { stderrLogger, type Logger } from '../../runtime/Logger.js';
 import { KafkaConsumption, KafkaHeader } from './KafkaConsumption.js';
@@ -207,6 +207,28 @@ export class KafkaAdapter implements Adapter {
     // this call (and the topic's retained history before it). Nothing to create for the group here.
   }
 
+  /**
+   * What {@link KafkaAdapter.ensure} would change: a missing topic is created; an existing topic with
+   * fewer partitions than asked for gets more (Kafka cannot take partitions away). Groups have
+   * nothing to create: they exist once their consumers commit.
+   */
+  async plan(request: EnsureRequest): Promise<TopologyChange[]> {
+    const { admin } = this.#ready();
+    const wanted = parseCreateOptions(request.createOptions).numPartitions ?? this.#options.defaultPartitions;
+    const resource = `topic ${request.topic}`;
+    if (!(await admin.listTopics()).includes(request.topic)) {
+      return [{ action: 'create', resource, ...(wanted === undefined ? {} : { detail: `${wanted} partitions` }) }];
+    }
+    const have = await this.#partitionCount(admin, request.topic);
+    if (wanted !== undefined && wanted > have) return [{ action: 'update', resource, detail: `partitions ${have} → ${wanted}` }];
+    return [{ action: 'unchanged', resource: `${resource} (${have} partitions)` }];
+  }
+
+  async #partitionCount(admin: Admin, topic: string): Promise<number> {
+    const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+    return topics[0]?.partitions.length ?? 0;
+  }
+
   async #createTopic(admin: Admin, topic: string, numPartitions: number | undefined, replicationFactor: number | undefined, configEntries: ITopicConfig['configEntries']): Promise<void> {
     if (this.#createdTopics.has(topic)) return;
     const spec: ITopicConfig = { topic };
@@ -230,6 +252,9 @@ export class KafkaAdapter implements Adapter {
         }
         throw new ConfigError(`Kafka could not create topic '${topic}': ${(error as Error).message}`, { cause: error });
       }
+    }
+    if (numPartitions !== undefined && numPartitions > (await this.#partitionCount(admin, topic))) {
+      await admin.createPartitions({ topicPartitions: [{ topic, count: numPartitions }] });
     }
     this.#createdTopics.add(topic);
   }
