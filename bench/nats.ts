@@ -6,13 +6,13 @@
  *
  * @packageDocumentation
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { connect, headers as natsHeaders } from '@nats-io/transport-node';
 import { NatsAdapter, streamName } from '../adapters/nats/NatsAdapter.js';
 import { Broker } from '../runtime/Broker.js';
 import { silentLogger } from '../runtime/Logger.js';
-import { quantile, type BenchRow } from './stats.js';
+import { alternate, benchRounds, medianRow, type BenchRow } from './stats.js';
 
 const SERVERS = process.env.NATS_URL ?? '127.0.0.1:4222';
 
@@ -26,6 +26,23 @@ export interface NatsBenchOptions {
   readonly prefetch?: number;
   /** Body padding, bytes. Default 200 (≈ 230-byte JSON body). */
   readonly padBytes?: number;
+  /** Alternated raw/OmniQueue rounds; the table shows medians. Default `BENCH_ROUNDS` or 3. */
+  readonly rounds?: number;
+}
+
+/** The headers OmniQueue puts on every message, so both sides send messages of the same size. */
+function rawHeaders(): { id: string; h: ReturnType<typeof natsHeaders> } {
+  const id = randomUUID();
+  const h = natsHeaders();
+  h.set('content-type', 'application/json');
+  h.set('omniqueue-id', id);
+  h.set('omniqueue-published-at', String(Date.now()));
+  return { id, h };
+}
+
+/** The pull settings of the adapter's `consume()`, used by the raw side too. */
+function pullOptions(prefetch: number): { max_messages: number; threshold_messages: number } {
+  return { max_messages: prefetch, threshold_messages: Math.max(1, Math.floor(prefetch / 4)) };
 }
 
 interface Run {
@@ -84,48 +101,66 @@ async function rawPublish(js: JetStreamClient, subject: string, count: number, w
   const started = performance.now();
   await inWindows(count, window, async (i) => {
     const t = performance.now();
-    const h = natsHeaders();
-    h.set('content-type', 'application/json');
-    await js.publish(subject, JSON.stringify({ t, pad }), { msgID: randomBytes(8).toString('hex'), headers: h });
+    const { id, h } = rawHeaders();
+    await js.publish(subject, JSON.stringify({ t, pad }), { msgID: id, headers: h });
     latencies[i] = performance.now() - t;
   });
   return { rate: count / ((performance.now() - started) / 1000), latencies };
 }
 
-async function rawEndToEnd(js: JetStreamClient, stream: string, subject: string, durable: string, count: number, window: number, prefetch: number, pad: string): Promise<Run> {
+/**
+ * Raw end to end. `confirmed`: `ackAck()` (the server confirms the ack, as OmniQueue's default),
+ * with at most `prefetch` messages unsettled, as the adapter; otherwise a plain `ack()`.
+ */
+async function rawEndToEnd(js: JetStreamClient, stream: string, subject: string, durable: string, count: number, window: number, prefetch: number, pad: string, confirmed: boolean): Promise<Run> {
   const consumer = await js.consumers.get(stream, durable);
-  const messages = await consumer.consume({ max_messages: prefetch });
+  const messages = await consumer.consume(pullOptions(prefetch));
   const latencies = new Float64Array(count);
   let handled = 0;
+  let unsettled = 0;
+  let settled = 0;
+  let wake: (() => void) | undefined;
+  let done!: () => void;
+  const allSettled = new Promise<void>((resolve) => (done = resolve));
+  const onSettled = (): void => {
+    unsettled--;
+    if (++settled === count) done();
+    wake?.();
+    wake = undefined;
+  };
   const loop = (async () => {
     for await (const message of messages) {
       const body = message.json<Body>();
       latencies[handled++] = performance.now() - body.t;
-      message.ack();
+      if (confirmed) {
+        unsettled++;
+        message.ackAck().then(onSettled, onSettled);
+        while (unsettled >= prefetch) await new Promise<void>((resolve) => (wake = resolve));
+      } else {
+        message.ack();
+        if (++settled === count) done();
+      }
       if (handled === count) break;
     }
   })();
   const started = performance.now();
   await inWindows(count, window, async () => {
-    const h = natsHeaders();
-    h.set('content-type', 'application/json');
-    await js.publish(subject, JSON.stringify({ t: performance.now(), pad }), { msgID: randomBytes(8).toString('hex'), headers: h });
+    const { id, h } = rawHeaders();
+    await js.publish(subject, JSON.stringify({ t: performance.now(), pad }), { msgID: id, headers: h });
   });
   await loop;
+  await allSettled;
   const rate = count / ((performance.now() - started) / 1000);
   await messages.close();
   return { rate, latencies };
 }
 
-function row(name: string, client: string, run: Run, baseline: Run | undefined, note?: string): BenchRow {
-  return { name, client, throughput: run.rate, p50Ms: quantile(run.latencies, 0.5), p99Ms: quantile(run.latencies, 0.99), ratio: baseline ? run.rate / baseline.rate : undefined, note };
-}
-
-/** JetStream publish and end-to-end runs, OmniQueue beside raw nats.js. */
+/** JetStream publish and end-to-end runs, OmniQueue beside raw nats.js, alternated, medians reported. */
 export async function runNatsBench(options: NatsBenchOptions = {}): Promise<BenchRow[]> {
   const count = options.messages ?? 20_000;
   const window = options.window ?? 200;
   const prefetch = options.prefetch ?? 64;
+  const rounds = options.rounds ?? benchRounds();
   const pad = 'x'.repeat(options.padBytes ?? 200);
   const topic = `bench_nats_${randomBytes(4).toString('hex')}`;
   const stream = streamName(topic);
@@ -138,32 +173,51 @@ export async function runNatsBench(options: NatsBenchOptions = {}): Promise<Benc
   const nc = await connect({ servers: SERVERS });
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
+  const groups: string[] = [];
+  const rawRun = async (durable: string, confirmAcks: boolean): Promise<Run> => {
+    await jsm.consumers.add(stream, { durable_name: durable, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.New, filter_subject: topic });
+    try {
+      return await rawEndToEnd(js, stream, topic, durable, count, window, prefetch, pad, confirmAcks);
+    } finally {
+      await jsm.consumers.delete(stream, durable);
+    }
+  };
+  const omniRun = (target: Broker, group: string): Promise<Run> => {
+    groups.push(group);
+    return omniEndToEnd(target, topic, group, count, window, prefetch, pad);
+  };
   try {
     await confirmed.ensure({ topic });
     await omniPublish(broker, topic, 2_000, window, pad); // warm-up
     await rawPublish(js, topic, 2_000, window, pad);
-    const rawPub = await rawPublish(js, topic, count, window, pad);
-    const omniPub = await omniPublish(broker, topic, count, window, pad);
+    const publish = await alternate(rounds, {
+      raw: () => rawPublish(js, topic, count, window, pad),
+      omni: () => omniPublish(broker, topic, count, window, pad),
+    });
     await jsm.streams.purge(stream);
-
-    await jsm.consumers.add(stream, { durable_name: 'raw', ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.New, filter_subject: topic });
-    const rawE2e = await rawEndToEnd(js, stream, topic, 'raw', count, window, prefetch, pad);
-    await jsm.consumers.delete(stream, 'raw');
-    const omniE2e = await omniEndToEnd(broker, topic, 'omni', count, window, prefetch, pad);
-    const omniFast = await omniEndToEnd(fastBroker, topic, 'omnifast', count, window, prefetch, pad);
+    const plain = await alternate(rounds, {
+      raw: (round) => rawRun(`raw${round}`, false),
+      omni: (round) => omniRun(fastBroker, `omnifast${round}`),
+    });
+    const acked = await alternate(rounds, {
+      raw: (round) => rawRun(`rawack${round}`, true),
+      omni: (round) => omniRun(broker, `omni${round}`),
+    });
     const publishName = `jetstream publish (PubAck, ${window} in flight)`;
-    const e2eName = `jetstream publish→handle→ack (pull ${prefetch})`;
+    const plainName = `jetstream publish→handle→ack (pull ${prefetch}, plain ack)`;
+    const ackedName = `jetstream publish→handle→ack (pull ${prefetch}, confirmed ack)`;
     return [
-      row(publishName, 'raw nats.js', rawPub, undefined, 'Nats-Msg-Id + content-type header'),
-      row(publishName, 'omniqueue', omniPub, rawPub, 'latency = publish → PubAck'),
-      row(e2eName, 'raw nats.js', rawE2e, undefined, 'consume(), json(), ack()'),
-      row(e2eName, 'omniqueue (confirmed acks)', omniE2e, rawE2e, 'default: ack waits for AckAck'),
-      row(e2eName, 'omniqueue (confirmAcks: false)', omniFast, rawE2e, 'plain ack, as raw'),
+      medianRow(publishName, 'raw nats.js', publish.raw!, undefined, 'Nats-Msg-Id + the same headers'),
+      medianRow(publishName, 'omniqueue', publish.omni!, publish.raw, 'latency = publish → PubAck'),
+      medianRow(plainName, 'raw nats.js', plain.raw!, undefined, 'consume(), json(), ack()'),
+      medianRow(plainName, 'omniqueue (confirmAcks: false)', plain.omni!, plain.raw, 'plain ack, as raw'),
+      medianRow(ackedName, 'raw nats.js', acked.raw!, undefined, `consume(), json(), ackAck(), ≤ ${prefetch} unsettled`),
+      medianRow(ackedName, 'omniqueue (default)', acked.omni!, acked.raw, 'ack waits for the server'),
     ];
   } finally {
     await broker.close();
     await fastBroker.close();
-    for (const name of [stream, streamName(`${topic}.omni.dlq`), streamName(`${topic}.omnifast.dlq`)]) await jsm.streams.delete(name).catch(() => false);
+    for (const name of [stream, ...groups.map((group) => streamName(`${topic}.${group}.dlq`))]) await jsm.streams.delete(name).catch(() => false);
     await nc.close();
   }
 }

@@ -5,12 +5,12 @@
  *
  * @packageDocumentation
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import amqp from 'amqplib';
 import { RabbitMQAdapter, groupQueueName } from '../adapters/rabbitmq/RabbitMQAdapter.js';
 import { Broker } from '../runtime/Broker.js';
 import { silentLogger } from '../runtime/Logger.js';
-import { quantile, type BenchRow } from './stats.js';
+import { alternate, benchRounds, medianRow, type BenchRow } from './stats.js';
 
 const URL_ = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 
@@ -24,6 +24,8 @@ export interface RabbitBenchOptions {
   readonly prefetch?: number;
   /** Body padding, bytes. Default 200 (≈ 230-byte JSON body). */
   readonly padBytes?: number;
+  /** Alternated raw/OmniQueue rounds; the table shows medians. Default `BENCH_ROUNDS` or 3. */
+  readonly rounds?: number;
 }
 
 interface Run {
@@ -55,7 +57,7 @@ async function omniPublish(broker: Broker, topic: string, count: number, window:
   return { rate: count / ((performance.now() - started) / 1000), latencies };
 }
 
-async function omniEndToEnd(broker: Broker, topic: string, group: string, count: number, window: number, prefetch: number, pad: string): Promise<Run> {
+async function omniEndToEnd(broker: Broker, connection: amqp.ChannelModel, topic: string, group: string, count: number, window: number, prefetch: number, pad: string): Promise<Run> {
   const latencies = new Float64Array(count);
   let handled = 0;
   let done!: () => void;
@@ -74,7 +76,28 @@ async function omniEndToEnd(broker: Broker, topic: string, group: string, count:
   await finished;
   const rate = count / ((performance.now() - started) / 1000);
   await subscription.close();
+  // As the raw run, leave no queue bound behind: later runs would pay for routing into it.
+  const channel = await connection.createChannel();
+  await channel.deleteQueue(groupQueueName(topic, group));
+  await channel.close();
   return { rate, latencies };
+}
+
+/**
+ * The properties and headers OmniQueue puts on every message (persistent, message id, content
+ * type, timestamp, `omniqueue-id`, `omniqueue-published-at`), so both sides send frames of the
+ * same size.
+ */
+function rawProperties(): amqp.Options.Publish {
+  const id = randomUUID();
+  const now = Date.now();
+  return {
+    persistent: true,
+    messageId: id,
+    contentType: 'application/json',
+    timestamp: Math.floor(now / 1000),
+    headers: { 'omniqueue-id': id, 'omniqueue-published-at': String(now) },
+  };
 }
 
 async function rawPublish(channel: amqp.ConfirmChannel, exchange: string, count: number, window: number, pad: string): Promise<Run> {
@@ -84,7 +107,7 @@ async function rawPublish(channel: amqp.ConfirmChannel, exchange: string, count:
     const t = performance.now();
     const content = Buffer.from(JSON.stringify({ t, pad }));
     return new Promise<void>((resolve, reject) =>
-      channel.publish(exchange, '', content, { persistent: true, contentType: 'application/json', messageId: randomBytes(8).toString('hex') }, (error: unknown) => {
+      channel.publish(exchange, '', content, rawProperties(), (error: unknown) => {
         if (error) return reject(error);
         latencies[i] = performance.now() - t;
         resolve();
@@ -116,7 +139,7 @@ async function rawEndToEnd(connection: amqp.ChannelModel, publisher: amqp.Confir
     window,
     () =>
       new Promise<void>((resolve, reject) =>
-        publisher.publish(exchange, '', Buffer.from(JSON.stringify({ t: performance.now(), pad })), { persistent: true, contentType: 'application/json', messageId: randomBytes(8).toString('hex') }, (error: unknown) =>
+        publisher.publish(exchange, '', Buffer.from(JSON.stringify({ t: performance.now(), pad })), rawProperties(), (error: unknown) =>
           error ? reject(error) : resolve(),
         ),
       ),
@@ -129,23 +152,12 @@ async function rawEndToEnd(connection: amqp.ChannelModel, publisher: amqp.Confir
   return { rate, latencies };
 }
 
-function row(name: string, client: string, run: Run, baseline: Run | undefined, note?: string): BenchRow {
-  return {
-    name,
-    client,
-    throughput: run.rate,
-    p50Ms: quantile(run.latencies, 0.5),
-    p99Ms: quantile(run.latencies, 0.99),
-    ratio: baseline ? run.rate / baseline.rate : undefined,
-    note,
-  };
-}
-
-/** RabbitMQ publish and end-to-end runs, OmniQueue beside raw amqplib. */
+/** RabbitMQ publish and end-to-end runs, OmniQueue beside raw amqplib, alternated, medians reported. */
 export async function runRabbitBench(options: RabbitBenchOptions = {}): Promise<BenchRow[]> {
   const count = options.messages ?? 20_000;
   const window = options.window ?? 200;
   const prefetch = options.prefetch ?? 64;
+  const rounds = options.rounds ?? benchRounds();
   const pad = 'x'.repeat(options.padBytes ?? 200);
   const topic = `bench_rmq_${randomBytes(4).toString('hex')}`;
   const adapter = new RabbitMQAdapter({ url: URL_, logger: silentLogger });
@@ -153,35 +165,39 @@ export async function runRabbitBench(options: RabbitBenchOptions = {}): Promise<
   await broker.init();
   const connection = await amqp.connect(URL_);
   const publisher = await connection.createConfirmChannel();
+  const groups = Array.from({ length: rounds }, (_, round) => `omni${round}`);
   try {
     // The publish runs need a bound queue so messages are stored (and routed) as in real use.
     await adapter.ensure({ topic, group: 'sink' });
     await omniPublish(broker, topic, 2_000, window, pad); // warm-up
     await rawPublish(publisher, topic, 2_000, window, pad);
-
-    const rawPub = await rawPublish(publisher, topic, count, window, pad);
-    const omniPub = await omniPublish(broker, topic, count, window, pad);
+    const publish = await alternate(rounds, {
+      raw: () => rawPublish(publisher, topic, count, window, pad),
+      omni: () => omniPublish(broker, topic, count, window, pad),
+    });
     const purge = await connection.createChannel();
     await purge.deleteQueue(groupQueueName(topic, 'sink'));
     await purge.close();
 
-    const rawE2e = await rawEndToEnd(connection, publisher, topic, `${topic}.raw`, count, window, prefetch, pad);
-    const omniE2e = await omniEndToEnd(broker, topic, 'omni', count, window, prefetch, pad);
+    const e2e = await alternate(rounds, {
+      raw: (round) => rawEndToEnd(connection, publisher, topic, `${topic}.raw${round}`, count, window, prefetch, pad),
+      omni: (round) => omniEndToEnd(broker, connection, topic, groups[round]!, count, window, prefetch, pad),
+    });
     const publishName = `rabbitmq publish (confirmed, ${window} in flight)`;
     const e2eName = `rabbitmq publish→handle→ack (prefetch ${prefetch})`;
     return [
-      row(publishName, 'raw amqplib', rawPub, undefined, 'confirm channel, persistent'),
-      row(publishName, 'omniqueue', omniPub, rawPub, 'latency = publish → confirm'),
-      row(e2eName, 'raw amqplib', rawE2e, undefined, 'JSON.parse + basic.ack'),
-      row(e2eName, 'omniqueue', omniE2e, rawE2e, 'latency = publish → handler'),
+      medianRow(publishName, 'raw amqplib', publish.raw!, undefined, 'confirm channel, persistent, same properties + headers'),
+      medianRow(publishName, 'omniqueue', publish.omni!, publish.raw, 'latency = publish → confirm'),
+      medianRow(e2eName, 'raw amqplib', e2e.raw!, undefined, 'JSON.parse + basic.ack'),
+      medianRow(e2eName, 'omniqueue', e2e.omni!, e2e.raw, 'latency = publish → handler'),
     ];
   } finally {
     await broker.close();
     await connection.close();
     const cleaner = new RabbitMQAdapter({ url: URL_, logger: silentLogger });
     await cleaner.connect();
-    await cleaner.deleteTopology(topic, ['sink', 'omni']).catch(() => undefined);
-    await cleaner.deleteTopology(`${topic}.omni.dlq`, ['dlq']).catch(() => undefined);
+    await cleaner.deleteTopology(topic, ['sink', ...groups]).catch(() => undefined);
+    for (const group of groups) await cleaner.deleteTopology(`${topic}.${group}.dlq`, ['dlq']).catch(() => undefined);
     await cleaner.close();
   }
 }

@@ -6,7 +6,7 @@
  *
  * Run alone: `npx tsx bench/redis.ts` (options: `--messages 20000 --bullmq-messages 5000`).
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Queue, Worker } from 'bullmq';
@@ -17,7 +17,7 @@ import type { Adapter } from '../runtime/contract.js';
 import { Broker } from '../runtime/Broker.js';
 import { silentLogger } from '../runtime/Logger.js';
 import { deleteKeys, ensureRedis, REDIS_URL } from '../test/brokers/redis.js';
-import { renderTable, type BenchRow } from './stats.js';
+import { alternate, benchRounds, medianRow, renderTable, type BenchRow } from './stats.js';
 
 /** Options of {@link runRedisBench}. */
 export interface RedisBenchOptions {
@@ -31,6 +31,8 @@ export interface RedisBenchOptions {
   readonly concurrency?: number;
   /** Publishes in flight at once. Default 200. */
   readonly window?: number;
+  /** Alternated raw/OmniQueue rounds; the table shows medians. Default `BENCH_ROUNDS` or 3. */
+  readonly rounds?: number;
 }
 
 interface Phases {
@@ -53,24 +55,33 @@ export async function runRedisBench(options: RedisBenchOptions = {}): Promise<Be
   const prefix = `omniqueue-bench:${randomBytes(4).toString('hex')}:`;
   const rows: BenchRow[] = [];
   const note = `${settings.concurrency} at once, ~${options.payloadBytes ?? 256} B JSON`;
+  const rounds = options.rounds ?? benchRounds();
   try {
-    const rawStreams = await rawStreamsRun(`${prefix}raw`, settings.messages, settings);
-    const omniStreams = await omniqueueRun(new RedisStreamsAdapter({ url: REDIS_URL, prefix: `${prefix}oq:` }), settings.messages, settings);
-    pushPair(rows, 'redis-streams', 'raw ioredis XADD / XREADGROUP / XACK', rawStreams, omniStreams, `${settings.messages} msgs, ${note}`);
-    const rawBull = await rawBullRun(`${prefix}bull`, settings.bullmqMessages, settings);
-    const omniBull = await omniqueueRun(new BullMQAdapter({ url: REDIS_URL, prefix: `${prefix}oqbull` }), settings.bullmqMessages, settings);
-    pushPair(rows, 'bullmq', 'raw BullMQ Queue.add / Worker', rawBull, omniBull, `${settings.bullmqMessages} msgs, ${note}, 1 group`);
+    // Warm-up of both sides (JIT, connections, Lua script cache).
+    await rawStreamsRun(`${prefix}warm`, 2_000, settings);
+    await omniqueueRun(new RedisStreamsAdapter({ url: REDIS_URL, prefix: `${prefix}oqwarm:` }), 2_000, settings);
+    const streams = await alternate(rounds, {
+      raw: (round) => rawStreamsRun(`${prefix}raw${round}`, settings.messages, settings),
+      omni: (round) => omniqueueRun(new RedisStreamsAdapter({ url: REDIS_URL, prefix: `${prefix}oq${round}:` }), settings.messages, settings),
+    });
+    pushPair(rows, 'redis-streams', 'raw ioredis XADD / XREADGROUP / XACK', streams.raw!, streams.omni!, `${settings.messages} msgs, ${note}, same fields`);
+    const bull = await alternate(rounds, {
+      raw: (round) => rawBullRun(`${prefix}bull${round}`, settings.bullmqMessages, settings),
+      omni: (round) => omniqueueRun(new BullMQAdapter({ url: REDIS_URL, prefix: `${prefix}oqbull${round}` }), settings.bullmqMessages, settings),
+    });
+    pushPair(rows, 'bullmq', 'raw BullMQ Queue.add / Worker', bull.raw!, bull.omni!, `${settings.bullmqMessages} msgs, ${note}, 1 group`);
   } finally {
     await deleteKeys(prefix);
   }
   return rows;
 }
 
-function pushPair(rows: BenchRow[], name: string, rawClient: string, raw: Phases, omni: Phases, note: string): void {
+function pushPair(rows: BenchRow[], name: string, rawClient: string, raw: readonly Phases[], omni: readonly Phases[], note: string): void {
   for (const phase of ['publish', 'consume'] as const) {
     const scenario = `${name} ${phase === 'publish' ? 'publish (confirmed)' : 'consume (handle → ack)'}`;
-    rows.push({ name: scenario, client: rawClient, throughput: raw[phase], note });
-    rows.push({ name: scenario, client: 'omniqueue', throughput: omni[phase], ratio: omni[phase] / raw[phase], note });
+    const rawRuns = raw.map((run) => ({ rate: run[phase] }));
+    rows.push(medianRow(scenario, rawClient, rawRuns, undefined, note));
+    rows.push(medianRow(scenario, 'omniqueue', omni.map((run) => ({ rate: run[phase] })), rawRuns, note));
   }
 }
 
@@ -128,7 +139,10 @@ async function rawStreamsRun(stream: string, count: number, settings: RunSetting
   const blocking = new Redis(connection);
   try {
     await command.xgroup('CREATE', stream, 'g', '$', 'MKSTREAM');
-    const publish = await publishAll(count, settings.window, (i) => command.xadd(stream, '*', 'body', JSON.stringify(body(i, settings.filler)), 'content-type', 'application/json'));
+    // The same fields OmniQueue writes: body, content-type, omniqueue-id, omniqueue-published-at.
+    const publish = await publishAll(count, settings.window, (i) =>
+      command.xadd(stream, '*', 'body', JSON.stringify(body(i, settings.filler)), 'content-type', 'application/json', 'omniqueue-id', randomUUID(), 'omniqueue-published-at', String(Date.now())),
+    );
     const started = performance.now();
     let handled = 0;
     let inFlight = 0;

@@ -47,3 +47,54 @@ export function renderTable(rows: readonly BenchRow[]): string {
   );
   return [header, ...lines.map((line) => `| ${line} |`)].join('\n');
 }
+
+/** Median of the values (NaN when empty). */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/** Rounds per benchmark: `BENCH_ROUNDS` in the environment, default 3. */
+export function benchRounds(fallback = 3): number {
+  const fromEnv = Number(process.env.BENCH_ROUNDS);
+  return Number.isInteger(fromEnv) && fromEnv >= 1 ? fromEnv : fallback;
+}
+
+/**
+ * Runs every runner once per round, in an order that alternates from round to round (A B, B A,
+ * A B …) so neither side always runs first on a noisy machine; returns each runner's results.
+ */
+export async function alternate<R>(rounds: number, runners: Readonly<Record<string, (round: number) => Promise<R>>>): Promise<Record<string, R[]>> {
+  const names = Object.keys(runners);
+  const results: Record<string, R[]> = Object.fromEntries(names.map((name) => [name, [] as R[]]));
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? names : [...names].reverse();
+    for (const name of order) results[name]!.push(await runners[name]!(round));
+  }
+  return results;
+}
+
+/** One timed run: throughput and per-message latencies. */
+export interface TimedRun {
+  readonly rate: number;
+  readonly latencies?: Float64Array;
+}
+
+/** A row from repeated runs: median throughput, median p50 and p99, and every run's msg/s in the note. */
+export function medianRow(name: string, client: string, runs: readonly TimedRun[], baseline: readonly TimedRun[] | undefined, note?: string): BenchRow {
+  const rate = median(runs.map((run) => run.rate));
+  const withLatency = runs.filter((run) => run.latencies && run.latencies.length > 0);
+  const spread = `runs: ${runs.map((run) => Math.round(run.rate).toLocaleString('en-US')).join(' / ')}`;
+  return {
+    name,
+    client,
+    throughput: rate,
+    ...(withLatency.length > 0
+      ? { p50Ms: median(withLatency.map((run) => quantile(run.latencies!, 0.5))), p99Ms: median(withLatency.map((run) => quantile(run.latencies!, 0.99))) }
+      : {}),
+    ...(baseline ? { ratio: rate / median(baseline.map((run) => run.rate)) } : {}),
+    note: note ? `${note}; ${spread}` : spread,
+  };
+}

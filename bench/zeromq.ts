@@ -1,17 +1,21 @@
 /**
  * Brokerless latency: the ZeroMQ adapter's round trip on loopback (publisher process → peer
  * handler over one TCP hop), side by side with raw zeromq doing the same hop, the memory adapter
- * (no network at all) and NATS core (one broker hop each way) as a reference.
+ * (no network at all) and NATS core (one broker hop each way) as a reference; and a stream run
+ * (publish → handle → ack) beside raw zeromq doing the same work: credit 64, an ack per message
+ * batched per tick, headers and payload parsed. Stream runs alternate raw/OmniQueue
+ * (`BENCH_ROUNDS`, default 3) and report medians.
  *
  *   npx tsx bench/zeromq.ts        or as part of `npm run bench`
  */
+import { randomUUID } from 'node:crypto';
 import { connect as natsConnect } from '@nats-io/transport-node';
 import { Dealer, Router } from 'zeromq';
 import { MemoryAdapter } from '../adapters/memory/MemoryAdapter.js';
 import { ZeroMqAdapter } from '../adapters/zeromq/ZeroMqAdapter.js';
 import { Broker } from '../runtime/Broker.js';
 import { silentLogger } from '../runtime/Logger.js';
-import { quantile, type BenchRow } from './stats.js';
+import { alternate, benchRounds, medianRow, quantile, type BenchRow } from './stats.js';
 
 /** Options of the ZeroMQ benchmark. */
 export interface ZeroMqBenchOptions {
@@ -19,6 +23,8 @@ export interface ZeroMqBenchOptions {
   readonly pings?: number;
   /** Messages per throughput run. */
   readonly messages?: number;
+  /** Alternated raw/OmniQueue rounds; the table shows medians. Default `BENCH_ROUNDS` or 3. */
+  readonly rounds?: number;
 }
 
 interface Run {
@@ -41,8 +47,8 @@ function row(name: string, client: string, run: Run, note: string, baseline?: Ru
   };
 }
 
-/** Raw zeromq: ROUTER sends `[topic, headers, payload]` to a DEALER, timed to its receive. */
-async function rawZeroMq(count: number, oneAtATime: boolean): Promise<Run> {
+/** Raw zeromq round trip: ROUTER sends `[topic, headers, payload]` to a DEALER, timed to its receive. */
+async function rawZeroMq(count: number): Promise<Run> {
   const router = new Router({ mandatory: true, sendHighWaterMark: 0, linger: 0 });
   await router.bind('tcp://127.0.0.1:*');
   const dealer = new Dealer({ routingId: 'bench-peer', receiveHighWaterMark: 0, linger: 0 });
@@ -52,23 +58,68 @@ async function rawZeroMq(count: number, oneAtATime: boolean): Promise<Run> {
   const latencies = new Float64Array(count);
   const headers = JSON.stringify({ 'content-type': 'application/json' });
   const started = performance.now();
-  if (oneAtATime) {
-    for (let i = 0; i < count; i++) {
-      const t = performance.now();
-      await router.send(['bench-peer', 'bench', headers, JSON.stringify({ t })]);
-      const [, , payload] = await dealer.receive();
-      latencies[i] = performance.now() - (JSON.parse(payload!.toString()) as { t: number }).t;
-    }
-  } else {
-    const receiving = (async () => {
-      for (let i = 0; i < count; i++) {
-        const [, , payload] = await dealer.receive();
-        latencies[i] = performance.now() - (JSON.parse(payload!.toString()) as { t: number }).t;
-      }
-    })();
-    for (let i = 0; i < count; i++) await router.send(['bench-peer', 'bench', headers, JSON.stringify({ t: performance.now() })]);
-    await receiving;
+  for (let i = 0; i < count; i++) {
+    const t = performance.now();
+    await router.send(['bench-peer', 'bench', headers, JSON.stringify({ t })]);
+    const [, , payload] = await dealer.receive();
+    latencies[i] = performance.now() - (JSON.parse(payload!.toString()) as { t: number }).t;
   }
+  const rate = count / ((performance.now() - started) / 1000);
+  dealer.close();
+  router.close();
+  return { rate, latencies };
+}
+
+/**
+ * Raw zeromq doing what the adapter's stream does: the ROUTER sends `[topic, headers, payload, tag]`
+ * while it has credit (`credit` unacked messages at most, as the adapter's prefetch), the DEALER
+ * parses each message's headers and payload and acks the tags it handled, batched once per event-loop turn, which gives
+ * the credit back.
+ */
+async function rawZeroMqAcked(count: number, credit: number): Promise<Run> {
+  const router = new Router({ mandatory: true, sendHighWaterMark: 0, linger: 0 });
+  await router.bind('tcp://127.0.0.1:*');
+  const dealer = new Dealer({ routingId: 'bench-peer', receiveHighWaterMark: 0, linger: 0 });
+  dealer.connect(router.lastEndpoint!);
+  await dealer.send(['hello']);
+  await router.receive();
+  const latencies = new Float64Array(count);
+  const started = performance.now();
+  let available = credit;
+  let wake: (() => void) | undefined;
+  const acks = (async () => {
+    let acked = 0;
+    while (acked < count) {
+      const [, , ...tags] = await router.receive();
+      acked += tags.length;
+      available += tags.length;
+      wake?.();
+      wake = undefined;
+    }
+  })();
+  const consuming = (async () => {
+    let pending: string[] = [];
+    const flush = (): void => {
+      const tags = pending;
+      pending = [];
+      void dealer.send(['ack', ...tags]);
+    };
+    for (let i = 0; i < count; i++) {
+      const [, headers, payload, tag] = await dealer.receive();
+      JSON.parse(headers!.toString()); // the adapter reads the headers of every message too
+      latencies[i] = performance.now() - (JSON.parse(payload!.toString()) as { t: number }).t;
+      pending.push(tag!.toString());
+      if (pending.length === 1) setImmediate(flush);
+    }
+  })();
+  for (let i = 0; i < count; i++) {
+    while (available === 0) await new Promise<void>((resolve) => (wake = resolve));
+    available--;
+    const headers = JSON.stringify({ 'content-type': 'application/json', 'omniqueue-id': randomUUID(), 'omniqueue-published-at': String(Date.now()) });
+    await router.send(['bench-peer', 'bench', headers, JSON.stringify({ t: performance.now() }), String(i)]);
+  }
+  await consuming;
+  await acks;
   const rate = count / ((performance.now() - started) / 1000);
   dealer.close();
   router.close();
@@ -169,7 +220,7 @@ export async function runZeroMqBench(options: ZeroMqBenchOptions = {}): Promise<
   const messages = options.messages ?? 50_000;
   const rows: BenchRow[] = [];
 
-  const raw = await rawZeroMq(pings, true);
+  const raw = await rawZeroMq(pings);
   rows.push(row(ROUND_TRIP, 'raw zeromq (ROUTER→DEALER)', raw, 'one TCP hop, JSON payload, no acks'));
   const pair = await zeroMqPair();
   try {
@@ -191,14 +242,21 @@ export async function runZeroMqBench(options: ZeroMqBenchOptions = {}): Promise<
       : { name: ROUND_TRIP, client: 'raw NATS core (reference)', throughput: 0, note: 'not run: no NATS at 127.0.0.1:4222' },
   );
 
-  const rawStream = await rawZeroMq(messages, false);
-  rows.push(row(STREAM, 'raw zeromq (ROUTER→DEALER)', rawStream, `${messages.toLocaleString('en-US')} messages, no acks`));
-  const streamPair = await zeroMqPair();
-  try {
-    rows.push(row(STREAM, 'omniqueue zeromq', await omniStream(streamPair.producer, streamPair.consumer, messages), 'concurrency 64, credit 64, every message acked', rawStream));
-  } finally {
-    await streamPair.close();
-  }
+  const rounds = options.rounds ?? benchRounds();
+  await rawZeroMqAcked(2_000, 64); // warm-up
+  const stream = await alternate(rounds, {
+    raw: () => rawZeroMqAcked(messages, 64),
+    omni: async () => {
+      const streamPair = await zeroMqPair();
+      try {
+        return await omniStream(streamPair.producer, streamPair.consumer, messages);
+      } finally {
+        await streamPair.close();
+      }
+    },
+  });
+  rows.push(medianRow(STREAM, 'raw zeromq (ROUTER→DEALER)', stream.raw!, undefined, `${messages.toLocaleString('en-US')} messages, credit 64, acks batched per tick`));
+  rows.push(medianRow(STREAM, 'omniqueue zeromq', stream.omni!, stream.raw, 'concurrency 64, credit 64, every message acked'));
   return rows;
 }
 

@@ -188,7 +188,7 @@ export class Broker implements AsyncDisposable {
     const headers = normaliseHeaders(message.headers);
     if (internalHeaders) Object.assign(headers, internalHeaders);
     const wire = new OutgoingMessage(id, topic, message.key, headers, message.body, Date.now(), delayMs);
-    const span = this.#tracing?.startPublish(topic, id, headers);
+    const span = this.#tracing?.active ? this.#tracing.startPublish(topic, id, headers) : undefined;
     const sent = options.ensure ? this.#ensure(topic, undefined, options.createOptions).then(() => this.#adapter.send(wire)) : this.#adapter.send(wire);
     this.#pendingPublishes.add(sent);
     try {

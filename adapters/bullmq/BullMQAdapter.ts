@@ -1,4 +1,4 @@
-import { DelayedError, FlowProducer, Worker, type ConnectionOptions, type FlowJob, type Job } from 'bullmq';
+import { DelayedError, FlowProducer, Queue, Worker, type ConnectionOptions, type FlowJob, type Job } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Adapter, AdapterFeatures, ConsumeRequest, Consumption, Delivery, DeliveryListener, EnsureRequest, WireMessage } from '../../runtime/contract.js';
 import { ClosedError, ConfigError, ConnectionError, OmniQueueError, PayloadTooLargeError, PublishError, TimeoutError } from '../../runtime/errors.js';
@@ -85,7 +85,8 @@ const textDecoder = new TextDecoder('utf-8', { fatal: true });
  *   (`a.b`+`c` vs `a`+`b.c`).
  * - **Publish:** reads the topic's groups and adds one job per group with
  *   `FlowProducer.addBulk` — BullMQ's own atomic multi-queue add (one MULTI/EXEC): either every
- *   group queue gets the job or none does. Resolves when Redis answered EXEC. The job `data` is
+ *   group queue gets the job or none does. Resolves when Redis answered EXEC. A topic with a single
+ *   group gets a plain `Queue.add` instead (atomic by itself, and much less work for Redis). The job `data` is
  *   `{ omniqueue: 1, body, headers, key }`, so a plain BullMQ worker reads `job.data.body`.
  * - **Consume:** one BullMQ `Worker` per consumer with `concurrency = prefetch`; ack = the job
  *   completes; nack = `job.moveToDelayed(now + delay)` and a `DelayedError` (BullMQ's documented
@@ -109,6 +110,8 @@ export class BullMQAdapter implements Adapter {
   readonly #active = new Map<string, { topic: string; group: string }>();
   #command: Redis | undefined;
   #flow: FlowProducer | undefined;
+  readonly #queues = new Map<string, Queue>();
+  #queueConnection: Redis | undefined;
   #closed = false;
 
   constructor(options: BullMQAdapterOptions = {}) {
@@ -181,12 +184,15 @@ export class BullMQAdapter implements Adapter {
       const groups = await command.smembers(this.groupsKey(message.topic));
       if (groups.length === 0) return;
       const data = envelopeOf(message);
-      const flows: FlowJob[] = groups.map((group) => ({
-        name: message.topic,
-        queueName: BullMQAdapter.queueName(message.topic, group),
-        data,
-        opts: { delay: message.delayMs > 0 ? message.delayMs : undefined, removeOnComplete: true, removeOnFail: false },
-      }));
+      const opts = { delay: message.delayMs > 0 ? message.delayMs : undefined, removeOnComplete: true, removeOnFail: false };
+      if (groups.length === 1) {
+        // One group: a plain Queue.add (one script call, atomic on its own) is far lighter for
+        // Redis than a flow; several groups need the flow's all-or-nothing MULTI/EXEC.
+        const queue = this.#queue(BullMQAdapter.queueName(message.topic, groups[0]!));
+        await queue.add(message.topic, data, opts);
+        return;
+      }
+      const flows: FlowJob[] = groups.map((group) => ({ name: message.topic, queueName: BullMQAdapter.queueName(message.topic, group), data, opts }));
       await this.#flow!.addBulk(flows);
     })();
     this.#pending.add(sent);
@@ -224,12 +230,36 @@ export class BullMQAdapter implements Adapter {
     };
   }
 
+  /** The producer-side Queue of a group queue; all of them share one connection. */
+  #queue(name: string): Queue {
+    let queue = this.#queues.get(name);
+    if (!queue) {
+      this.#queueConnection ??= this.#openQueueConnection();
+      queue = new Queue(name, { connection: this.#queueConnection, prefix: this.#prefix });
+      queue.on('error', (error: Error) => this.#options.logger?.debug({ err: error.message }, 'bullmq queue error'));
+      this.#queues.set(name, queue);
+    }
+    return queue;
+  }
+
+  #openQueueConnection(): Redis {
+    const options: RedisOptions = { ...this.#options.redis, maxRetriesPerRequest: null };
+    const redis = this.#options.url ? new Redis(this.#options.url, options) : new Redis({ host: '127.0.0.1', port: 6379, ...options });
+    redis.on('error', (error: Error) => this.#options.logger?.debug({ err: error.message }, 'redis connection error'));
+    return redis;
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     await Promise.allSettled([...this.#consumers].map((consumer) => consumer.close()));
     this.#consumers.clear();
     await Promise.allSettled([...this.#pending]);
+    await Promise.allSettled([...this.#queues.values()].map((queue) => queue.close()));
+    this.#queues.clear();
+    const queueConnection = this.#queueConnection;
+    this.#queueConnection = undefined;
+    if (queueConnection) await queueConnection.quit().catch(() => queueConnection.disconnect());
     await this.#flow?.close().catch(() => undefined);
     const command = this.#command;
     this.#command = undefined;

@@ -394,6 +394,7 @@ export class NatsAdapter implements Adapter {
  */
 class NatsConsumption implements Consumption {
   readonly #unsettled = new Set<NatsDelivery>();
+  #acks: { readonly message: JsMsg; readonly resolve: () => void; readonly reject: (error: unknown) => void }[] = [];
   #messages: ConsumerMessages | undefined;
   #loop: Promise<void> | undefined;
   #credit: (() => void) | undefined;
@@ -446,6 +447,35 @@ class NatsConsumption implements Consumption {
       if (!this.#stopped) this.logger.error({ adapter: 'nats', topic: this.request.topic, group: this.request.group, err: String(error) }, 'consumer stopped');
     }
   }
+
+  /**
+   * Acks a message. The acks of one tick are written together (nats.js flushes its outbound buffer
+   * once per microtask turn, so acks issued from separate turns would each cost a socket write);
+   * with `confirmAcks` the promise resolves on the server's confirmation of this ack. @internal
+   */
+  ack(message: JsMsg): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#acks.push({ message, resolve, reject });
+      if (this.#acks.length === 1) process.nextTick(this.#flushAcks);
+    });
+  }
+
+  readonly #flushAcks = (): void => {
+    const batch = this.#acks;
+    this.#acks = [];
+    for (const { message, resolve, reject } of batch) {
+      if (this.confirmAcks) {
+        message.ackAck().then(() => resolve(), reject);
+        continue;
+      }
+      try {
+        message.ack();
+        resolve();
+      } catch (error) {
+        reject(error);
+      }
+    }
+  };
 
   /** A delivery was settled (or handed back): frees a slot. @internal */
   settled(delivery: NatsDelivery): void {
@@ -514,14 +544,11 @@ class NatsDelivery implements Delivery {
 
   async ack(): Promise<void> {
     this.#settle();
-    if (this.consumption.confirmAcks) {
-      try {
-        await this.raw.ackAck();
-      } catch (error) {
-        throw new ConnectionError(`JetStream did not confirm the ack; the server redelivers after AckWait: ${String(error)}`, { cause: error });
-      }
-    } else {
-      this.raw.ack();
+    if (!this.consumption.confirmAcks) return this.consumption.ack(this.raw);
+    try {
+      await this.consumption.ack(this.raw);
+    } catch (error) {
+      throw new ConnectionError(`JetStream did not confirm the ack; the server redelivers after AckWait: ${String(error)}`, { cause: error });
     }
   }
 

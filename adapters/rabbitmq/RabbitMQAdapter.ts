@@ -138,6 +138,8 @@ export class RabbitMQAdapter implements Adapter {
   readonly #logger: Logger;
   readonly #consumers = new Set<RabbitConsumption>();
   readonly #declared = new Map<string, Promise<void>>();
+  /** Declarations (entries of `#declared`) that have completed. */
+  readonly #confirmed = new WeakSet<Promise<void>>();
   readonly #waiters = new Set<() => void>();
   readonly #inFlight = new Set<Promise<unknown>>();
   #connection: ChannelModel | undefined;
@@ -228,17 +230,23 @@ export class RabbitMQAdapter implements Adapter {
       timestamp: Math.floor(message.publishedAt / 1000),
       headers,
     };
-    const task = (async () => {
-      if (message.delayMs > 0) {
-        const bucket = delayBucket(message.delayMs);
-        if (bucket === undefined) properties.expiration = String(Math.ceil(message.delayMs));
-        const queue = await this.#delayQueue(message.topic, bucket ?? 'long');
-        await this.publishRaw('', queue, content, properties);
-      } else {
-        await this.#exchangeExists(message.topic);
-        await this.publishRaw(message.topic, keyFits ? key : '', content, properties);
-      }
-    })();
+    const routingKey = keyFits ? key : '';
+    const known = message.delayMs > 0 ? undefined : this.#declared.get(`exchange\u0000${message.topic}`);
+    const task =
+      known !== undefined && this.#confirmed.has(known)
+        ? // The exchange is known to exist: straight to the confirm channel, no extra turn.
+          this.publishRaw(message.topic, routingKey, content, properties)
+        : (async () => {
+            if (message.delayMs > 0) {
+              const bucket = delayBucket(message.delayMs);
+              if (bucket === undefined) properties.expiration = String(Math.ceil(message.delayMs));
+              const queue = await this.#delayQueue(message.topic, bucket ?? 'long');
+              await this.publishRaw('', queue, content, properties);
+            } else {
+              await this.#exchangeExists(message.topic);
+              await this.publishRaw(message.topic, routingKey, content, properties);
+            }
+          })();
     this.#inFlight.add(task);
     try {
       await task;
@@ -390,10 +398,14 @@ export class RabbitMQAdapter implements Adapter {
   #declare(cacheKey: string, work: (channel: Channel) => Promise<void>): Promise<void> {
     let pending = this.#declared.get(cacheKey);
     if (!pending) {
-      pending = this.#withChannel(work).catch((error: unknown) => {
-        this.#declared.delete(cacheKey);
-        throw translateChannelError(error, 'RabbitMQ refused the declaration');
-      });
+      const declared: Promise<void> = this.#withChannel(work).then(
+        () => void this.#confirmed.add(declared),
+        (error: unknown) => {
+          this.#declared.delete(cacheKey);
+          throw translateChannelError(error, 'RabbitMQ refused the declaration');
+        },
+      );
+      pending = declared;
       this.#declared.set(cacheKey, pending);
     }
     return pending;

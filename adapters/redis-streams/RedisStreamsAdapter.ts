@@ -188,9 +188,20 @@ export class RedisStreamsAdapter implements Adapter {
 
   async send(message: WireMessage): Promise<void> {
     const command = this.#ready();
-    const payload = message.payload;
-    if (payload.byteLength > REDIS_MAX_BULK_BYTES) throw new PayloadTooLargeError(payload.byteLength, REDIS_MAX_BULK_BYTES, 'Redis');
-    const fields: (string | Buffer)[] = [BODY_FIELD, Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)];
+    // JSON bodies go as the text they already are (no UTF-8 encode here; ioredis writes strings as they are).
+    const text = message.payloadText;
+    let body: string | Buffer;
+    if (text !== undefined) {
+      // A string of n UTF-16 units is at most 3n UTF-8 bytes: only long ones need counting.
+      const size = text.length * 3 <= REDIS_MAX_BULK_BYTES ? text.length : Buffer.byteLength(text);
+      if (size > REDIS_MAX_BULK_BYTES) throw new PayloadTooLargeError(size, REDIS_MAX_BULK_BYTES, 'Redis');
+      body = text;
+    } else {
+      const payload = message.payload;
+      if (payload.byteLength > REDIS_MAX_BULK_BYTES) throw new PayloadTooLargeError(payload.byteLength, REDIS_MAX_BULK_BYTES, 'Redis');
+      body = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    }
+    const fields: (string | Buffer)[] = [BODY_FIELD, body];
     if (message.key !== undefined) fields.push(KEY_FIELD, message.key);
     for (const name of Object.keys(message.headers)) {
       if (name === BODY_FIELD || name === KEY_FIELD) throw new InvalidMessageError(`Header '${name}' is the name of a redis-streams field; rename the header.`);

@@ -64,6 +64,9 @@ export class StreamConsumer implements Consumption {
   #closed: Promise<void> | undefined;
   #loop: Promise<void> | undefined;
   #creditWaiter: (() => void) | undefined;
+  #acks: PendingAck[] = [];
+  /** When the soonest delayed/scheduled entry is due, as of the last promotion (epoch ms). */
+  #promotedDueAt: number | undefined;
   #claimCursors: Record<EntrySource, string> = { main: '0-0', retry: '0-0' };
   #nextClaimAt = 0;
   #wakeAt = Number.POSITIVE_INFINITY;
@@ -110,13 +113,6 @@ export class StreamConsumer implements Consumption {
       }
       try {
         let wait = this.#ctx.blockMs;
-        for (const [from, to] of [
-          [keys.delayed, keys.retry],
-          [keys.scheduled, keys.main],
-        ] as const) {
-          const [, nextDue] = (await promoteScript.run(command, [from, to], [PROMOTE_BATCH])) as [number, number];
-          if (nextDue >= 0) wait = Math.min(wait, nextDue);
-        }
         if (Date.now() >= this.#nextClaimAt) {
           this.#nextClaimAt = Date.now() + Math.max(100, Math.floor(this.#ctx.claimIdleMs / 2));
           const claimed = [...(await this.#claim('retry', credit)), ...(await this.#claim('main', credit))];
@@ -131,10 +127,17 @@ export class StreamConsumer implements Consumption {
           if (untilLocal <= 0) this.#localDue = Number.POSITIVE_INFINITY;
           else wait = Math.min(wait, untilLocal);
         }
+        // Due delayed/scheduled entries are promoted while the read is under way (their XADD wakes
+        // the read); the read waits no longer than the soonest due time seen so far, and a promotion
+        // that finds an earlier one unblocks it. One round trip per read, as a plain consumer.
+        const promoting = this.#promote();
+        promoting.catch(() => undefined);
+        if (this.#promotedDueAt !== undefined) wait = Math.min(wait, this.#promotedDueAt - Date.now());
         wait = Math.max(1, Math.ceil(wait));
         this.#wakeAt = Date.now() + wait;
         const reply = await this.#blocking!.callBuffer('XREADGROUP', 'GROUP', group, this.name, 'COUNT', credit, 'BLOCK', wait, 'STREAMS', keys.retry, keys.main, '>', '>');
         this.#wakeAt = Number.POSITIVE_INFINITY;
+        await promoting;
         const entries = parseRead(reply, keys);
         failures = 0;
         if (this.#stopped) {
@@ -155,6 +158,24 @@ export class StreamConsumer implements Consumption {
         await sleep(Math.min(5_000, 50 * 2 ** Math.min(failures, 7)));
       }
     }
+  }
+
+  /** Moves due entries of the delayed and scheduled sets onto their streams; remembers the next due time. */
+  async #promote(): Promise<void> {
+    const { command, keys } = this.#ctx;
+    const promoted = (await Promise.all([
+      promoteScript.run(command, [keys.delayed, keys.retry], [PROMOTE_BATCH]),
+      promoteScript.run(command, [keys.scheduled, keys.main], [PROMOTE_BATCH]),
+    ])) as [number, number][];
+    let soonest = Number.POSITIVE_INFINITY;
+    for (const [, nextDue] of promoted) if (nextDue >= 0) soonest = Math.min(soonest, nextDue);
+    if (soonest === Number.POSITIVE_INFINITY) {
+      this.#promotedDueAt = undefined;
+      return;
+    }
+    const dueAt = Date.now() + soonest;
+    this.#promotedDueAt = dueAt;
+    if (this.#wakeAt !== Number.POSITIVE_INFINITY && dueAt < this.#wakeAt - 5) this.#unblock();
   }
 
   async #claim(source: EntrySource, count: number): Promise<StreamEntry[]> {
@@ -189,18 +210,44 @@ export class StreamConsumer implements Consumption {
     return source === 'main' ? this.#ctx.keys.main : this.#ctx.keys.retry;
   }
 
-  /** Settles one delivery: XACK (and XDEL for the private retry stream). */
+  /**
+   * Settles one delivery: XACK (and XDEL for the private retry stream). The acks of one tick go out
+   * as one `XACK key group id …` per stream (the retry stream's in one MULTI with its XDEL); each
+   * `ack()` resolves once Redis has answered the command that carried its id.
+   */
   async ack(delivery: StreamDelivery): Promise<void> {
     if (!this.#claimSettlement(delivery)) return;
     try {
-      const { command, group } = this.#ctx;
-      const entry = delivery.entry;
-      if (entry.source === 'main') await command.xack(this.#ctx.keys.main, group, entry.id);
-      else await command.multi().xack(this.#ctx.keys.retry, group, entry.id).xdel(this.#ctx.keys.retry, entry.id).exec();
+      await new Promise<void>((resolve, reject) => {
+        this.#acks.push({ entry: delivery.entry, resolve, reject });
+        if (this.#acks.length === 1) process.nextTick(this.#flushAcks);
+      });
     } finally {
       this.#released(delivery);
     }
   }
+
+  readonly #flushAcks = (): void => {
+    const batch = this.#acks;
+    this.#acks = [];
+    const { command, group, keys } = this.#ctx;
+    const main: PendingAck[] = [];
+    const retry: PendingAck[] = [];
+    for (const pending of batch) (pending.entry.source === 'main' ? main : retry).push(pending);
+    if (main.length > 0) settleAll(command.xack(keys.main, group, ...main.map(idOf)), main);
+    if (retry.length > 0) {
+      const ids = retry.map(idOf);
+      settleAll(
+        command
+          .multi()
+          .xack(keys.retry, group, ...ids)
+          .xdel(keys.retry, ...ids)
+          .exec()
+          .then(execFailure),
+        retry,
+      );
+    }
+  };
 
   /** Re-adds a copy with `attempt` (now, or after `delayMs`) and acknowledges the original, atomically. */
   async nack(delivery: StreamDelivery, delayMs: number): Promise<void> {
@@ -362,4 +409,32 @@ function parseRead(reply: unknown, keys: GroupKeys): StreamEntry[] {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** One `ack()` waiting for the XACK of its tick. */
+interface PendingAck {
+  readonly entry: StreamEntry;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
+function idOf(pending: PendingAck): string {
+  return pending.entry.id;
+}
+
+function settleAll(reply: Promise<unknown>, batch: readonly PendingAck[]): void {
+  reply.then(
+    () => {
+      for (const pending of batch) pending.resolve();
+    },
+    (error: unknown) => {
+      for (const pending of batch) pending.reject(error);
+    },
+  );
+}
+
+/** MULTI/EXEC reports a failed command inside its reply rather than by rejecting. */
+function execFailure(replies: [Error | null, unknown][] | null): void {
+  const failed = replies?.find(([error]) => error !== null);
+  if (failed) throw failed[0];
 }

@@ -11,7 +11,9 @@ export interface SendingSocket {
  * with its frames; the queue goes on with the next one.
  */
 export class FrameWriter {
-  readonly #queue: Frames[] = [];
+  #queue: Frames[] = [];
+  /** Index of the next message to send: `shift()` moves the whole array each time once it is long. */
+  #head = 0;
   #busy = false;
   #idle: (() => void)[] = [];
 
@@ -28,14 +30,22 @@ export class FrameWriter {
 
   /** Resolves once everything queued so far was handed to the socket. */
   drained(): Promise<void> {
-    if (!this.#busy && this.#queue.length === 0) return Promise.resolve();
+    if (!this.#busy && this.#head === this.#queue.length) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
   async #flush(): Promise<void> {
     this.#busy = true;
-    while (this.#queue.length > 0) {
-      const frames = this.#queue.shift()!;
+    while (this.#head < this.#queue.length) {
+      const frames = this.#queue[this.#head]!;
+      this.#queue[this.#head++] = undefined as unknown as Frames;
+      if (this.#head === this.#queue.length) {
+        this.#queue = [];
+        this.#head = 0;
+      } else if (this.#head >= 1024 && this.#head * 2 >= this.#queue.length) {
+        this.#queue = this.#queue.slice(this.#head);
+        this.#head = 0;
+      }
       try {
         await this.socket.send(frames);
       } catch (error) {

@@ -313,17 +313,22 @@ export class PublisherHub {
   }
 
   async #receive(router: Router): Promise<void> {
-    try {
-      for await (const [identity, ...frames] of router) {
-        if (identity === undefined) continue;
-        try {
-          this.#handle(identity, frames);
-        } catch {
-          // A malformed frame from one peer never stops the publisher.
-        }
+    // receive() directly rather than the socket's async iterator: one promise per message less.
+    while (!router.closed) {
+      let message: Buffer[];
+      try {
+        message = await router.receive();
+      } catch (error) {
+        if (router.closed) return;
+        throw error;
       }
-    } catch (error) {
-      if (!router.closed) throw error;
+      const [identity, ...frames] = message;
+      if (identity === undefined) continue;
+      try {
+        this.#handle(identity, frames);
+      } catch {
+        // A malformed frame from one peer never stops the publisher.
+      }
     }
   }
 

@@ -141,16 +141,21 @@ export class PublisherLink {
   }
 
   async #receive(): Promise<void> {
-    try {
-      for await (const frames of this.#dealer) {
-        try {
-          this.#handle(frames);
-        } catch {
-          // A malformed frame never stops the link.
-        }
+    // receive() directly rather than the socket's async iterator: one promise per message less.
+    const dealer = this.#dealer;
+    while (!dealer.closed) {
+      let frames: Buffer[];
+      try {
+        frames = await dealer.receive();
+      } catch (error) {
+        if (dealer.closed) return;
+        throw error;
       }
-    } catch (error) {
-      if (!this.#dealer.closed) throw error;
+      try {
+        this.#handle(frames);
+      } catch {
+        // A malformed frame never stops the link.
+      }
     }
   }
 

@@ -4,7 +4,7 @@ import type { Adapter, DeadLetterRecord, Delivery } from '../contract.js';
 import { DecodeError, redact, SchemaValidationError } from '../errors.js';
 import type { Logger } from '../Logger.js';
 import type { Handler, Verdict } from '../message.js';
-import { ReceivedMessage } from './ReceivedMessage.js';
+import { ReceivedMessage, type EarlySettler } from './ReceivedMessage.js';
 import { BINARY_CONTENT_TYPE, decodePayload, encodeBody, userHeaders, WireHeader } from '../wire.js';
 import type { IdempotencyStore } from './IdempotencyStore.js';
 import { backoffDelay, type RetryPolicy } from './retry.js';
@@ -52,7 +52,7 @@ const DEFAULT_IDEMPOTENCY_LEASE_MS = 5 * 60 * 1000;
  * `process` never rejects: every failure ends in a settlement, and a failed settlement is logged
  * and left to the broker's redelivery.
  */
-export class ConsumePipeline<T = unknown> {
+export class ConsumePipeline<T = unknown> implements EarlySettler {
   constructor(private readonly settings: PipelineSettings<T>) {}
 
   /** Processes one delivery to its settlement. */
@@ -147,8 +147,7 @@ export class ConsumePipeline<T = unknown> {
     attempt: number,
   ): Promise<{ verdict: Verdict; error: unknown; settled?: Outcome }> {
     const { settings } = this;
-    const traced = settings.tracing?.startProcess(settings.topic, settings.group, id, attempt, delivery.headers);
-    const early = new EarlySettlement(this, delivery, id, attempt);
+    const traced = settings.tracing?.active ? settings.tracing.startProcess(settings.topic, settings.group, id, attempt, delivery.headers) : undefined;
     const message = new ReceivedMessage<T>(
       id,
       settings.topic,
@@ -160,18 +159,20 @@ export class ConsumePipeline<T = unknown> {
       publishedAt,
       contentType ?? 'application/json',
       delivery.raw,
-      early.settle,
+      this,
+      delivery,
     );
 
     let verdict: Verdict;
     let error: unknown;
     try {
-      const returned = traced
-        ? await otelContext.with(traced.context, () => settings.handler(message))
-        : await settings.handler(message);
+      let returned = traced ? otelContext.with(traced.context, settings.handler, undefined, message) : settings.handler(message);
+      // A synchronous handler's verdict needs no extra turn of the event loop.
+      if (isThenable(returned)) returned = await returned;
       verdict = returned ?? ACK;
-      if (early.verdict && returned && returned !== early.verdict) {
-        settings.logger.warn({ topic: settings.topic, group: settings.group, id, first: early.verdict.kind, second: returned.kind }, 'message settled twice; the returned verdict is ignored');
+      const early = message.earlyVerdict;
+      if (early && returned && returned !== early) {
+        settings.logger.warn({ topic: settings.topic, group: settings.group, id, first: early.kind, second: returned.kind }, 'message settled twice; the returned verdict is ignored');
       }
     } catch (thrown) {
       error = thrown;
@@ -179,7 +180,8 @@ export class ConsumePipeline<T = unknown> {
       settings.logger.debug({ topic: settings.topic, group: settings.group, id, attempt, err: describe(thrown) }, 'handler failed');
     }
     if (traced) settings.tracing!.end(traced.span, error);
-    if (early.outcome) return { verdict: early.verdict!, error, settled: await early.outcome };
+    const earlyOutcome = message.earlyOutcome;
+    if (earlyOutcome) return { verdict: message.earlyVerdict!, error, settled: await earlyOutcome };
     return { verdict, error };
   }
 
@@ -256,6 +258,10 @@ function isEmpty(payload: Uint8Array | string): boolean {
   return payload.length === 0;
 }
 
+function isThenable(value: unknown): value is PromiseLike<Verdict | void> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -264,28 +270,3 @@ function sleep(ms: number): Promise<void> {
 export function describe(error: unknown): string {
   return redact(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
 }
-
-/** The first book-style settlement of one handler run; later ones are ignored with a warning. */
-class EarlySettlement {
-  verdict: Verdict | undefined;
-  outcome: Promise<Outcome> | undefined;
-
-  constructor(
-    private readonly pipeline: Pick<ConsumePipeline<unknown>, 'settleEarly' | 'warnSettledTwice'>,
-    private readonly delivery: Delivery,
-    private readonly id: string,
-    private readonly attempt: number,
-  ) {}
-
-  readonly settle = (verdict: Verdict, how: string): Promise<void> => {
-    if (this.outcome) {
-      this.pipeline.warnSettledTwice(this.id, this.verdict!.kind, how);
-      return this.outcome.then(noop);
-    }
-    this.verdict = verdict;
-    this.outcome = this.pipeline.settleEarly(this.delivery, this.id, verdict, undefined, this.attempt);
-    return this.outcome.then(noop);
-  };
-}
-
-function noop(): void {}

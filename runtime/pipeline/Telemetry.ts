@@ -5,6 +5,8 @@ import {
   SpanKind,
   SpanStatusCode,
   trace,
+  createNoopMeter,
+  ProxyTracerProvider,
   type Context,
   type Counter,
   type Histogram,
@@ -24,8 +26,16 @@ export interface MetricsSink {
 
 const SCOPE = 'omniqueue';
 
-/** OpenTelemetry metrics through the global API: a no-op until the app installs an SDK. */
+/** Class of the API's no-op meter, to tell when no meter provider is installed. */
+const NOOP_METER_CLASS = createNoopMeter().constructor;
+
+/**
+ * OpenTelemetry metrics through the global API: a no-op until the app installs an SDK. The API
+ * binds a meter to the provider installed when it is created, so a sink created without a meter
+ * provider stays a no-op and skips the per-message attribute work altogether.
+ */
 export class OpenTelemetryMetricsSink implements MetricsSink {
+  readonly #noop: boolean;
   readonly #published: Counter;
   readonly #settled: Counter;
   readonly #inFlight: UpDownCounter;
@@ -33,6 +43,7 @@ export class OpenTelemetryMetricsSink implements MetricsSink {
 
   constructor() {
     const meter = metrics.getMeter(SCOPE);
+    this.#noop = meter.constructor === NOOP_METER_CLASS;
     this.#published = meter.createCounter('omniqueue.messages.published', { description: 'Messages published' });
     this.#settled = meter.createCounter('omniqueue.messages.settled', { description: 'Messages settled, by outcome' });
     this.#inFlight = meter.createUpDownCounter('omniqueue.messages.in_flight', { description: 'Messages being handled' });
@@ -40,16 +51,19 @@ export class OpenTelemetryMetricsSink implements MetricsSink {
   }
 
   published(topic: string): void {
+    if (this.#noop) return;
     this.#published.add(1, { 'messaging.destination.name': topic });
   }
 
   settled(topic: string, group: string, outcome: Outcome, durationMs: number): void {
+    if (this.#noop) return;
     const attributes = this.#attributes(topic, group)[outcome];
     this.#settled.add(1, attributes);
     this.#duration.record(durationMs / 1000, attributes);
   }
 
   inFlight(topic: string, group: string, delta: number): void {
+    if (this.#noop) return;
     this.#inFlight.add(delta, this.#attributes(topic, group).group);
   }
 
@@ -93,6 +107,9 @@ export class FanoutMetricsSink implements MetricsSink {
   }
 }
 
+/** The delegate of the API's proxy provider while no tracer provider is registered. */
+const NOOP_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate();
+
 const headerSetter = {
   set(carrier: Record<string, string>, key: string, value: string) {
     carrier[key] = value;
@@ -116,6 +133,19 @@ export class Tracing {
   readonly #tracer = trace.getTracer(SCOPE);
 
   constructor(private readonly system: string) {}
+
+  /**
+   * Is there anything to trace or propagate? False while no tracer provider is registered with the
+   * OpenTelemetry API (the global provider is the API's proxy with no delegate) and the global
+   * propagator writes no fields: every span would then be a no-op and no header would be written,
+   * so publish and process skip the span and context work. Checked on every call, so a provider
+   * registered after the broker was created is picked up at once.
+   */
+  get active(): boolean {
+    const provider = trace.getTracerProvider();
+    if (!(provider instanceof ProxyTracerProvider) || provider.getDelegate() !== NOOP_TRACER_PROVIDER) return true;
+    return propagation.fields().length > 0;
+  }
 
   /** Starts a producer span and writes its context into `headers`. */
   startPublish(topic: string, messageId: string, headers: Record<string, string>): Span {

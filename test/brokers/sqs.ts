@@ -20,9 +20,13 @@ export const SQS_CLIENT_CONFIG = {
   credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
 };
 
-/** Adapter settings for the emulator: short long-polls keep tests and close() quick. */
+/**
+ * Adapter settings for the emulator: short long-polls keep tests and close() quick. A receive that
+ * close() aborts may already have taken messages off the queue; they come back after the visibility
+ * timeout, kept at 10 s here so tests that reopen subscribers see them within their wait.
+ */
 export function sqsTestOptions(overrides: SqsAdapterOptions = {}): SqsAdapterOptions {
-  return { ...SQS_CLIENT_CONFIG, credentials: { ...SQS_CLIENT_CONFIG.credentials }, waitTimeSeconds: 2, ...overrides };
+  return { ...SQS_CLIENT_CONFIG, credentials: { ...SQS_CLIENT_CONFIG.credentials }, waitTimeSeconds: 2, visibilityTimeoutSeconds: 10, ...overrides };
 }
 
 /**
