@@ -235,15 +235,19 @@ export class KafkaAdapter implements Adapter {
     if (numPartitions !== undefined) spec.numPartitions = numPartitions;
     if (replicationFactor !== undefined) spec.replicationFactor = replicationFactor;
     if (configEntries !== undefined) spec.configEntries = configEntries;
+    let existed = false;
     for (let attempt = 1; ; attempt++) {
       try {
-        await admin.createTopics({ topics: [spec], waitForLeaders: true });
+        existed = !(await admin.createTopics({ topics: [spec], waitForLeaders: true }));
         break;
       } catch (error) {
         // kafkajs answers `false` for a topic that exists; a race with another creator may still throw.
         const err = error as { type?: string; retriable?: boolean; errors?: { type?: string }[] };
         const exists = err.type === 'TOPIC_ALREADY_EXISTS' || (err.errors !== undefined && err.errors.length > 0 && err.errors.every((item) => item.type === 'TOPIC_ALREADY_EXISTS'));
-        if (exists) break;
+        if (exists) {
+          existed = true;
+          break;
+        }
         // A new topic's leaders can take longer to show in the metadata than kafkajs waits on a busy
         // broker (UNKNOWN_TOPIC_OR_PARTITION): ask again, the create itself is idempotent.
         if (err.retriable === true && attempt < 5) {
@@ -253,7 +257,7 @@ export class KafkaAdapter implements Adapter {
         throw new ConfigError(`Kafka could not create topic '${topic}': ${(error as Error).message}`, { cause: error });
       }
     }
-    if (numPartitions !== undefined && numPartitions > (await this.#partitionCount(admin, topic))) {
+    if (existed && numPartitions !== undefined && numPartitions > (await this.#partitionCount(admin, topic))) {
       await admin.createPartitions({ topicPartitions: [{ topic, count: numPartitions }] });
     }
     this.#createdTopics.add(topic);

@@ -70,6 +70,10 @@ export function headersToStrings(headers: IHeaders | undefined): Record<string, 
   return result;
 }
 
+/** First wait before rejoining after a crash kafkajs does not restart; doubles up to the cap. */
+const RECOVER_FIRST_DELAY_MS = 1_000;
+const RECOVER_MAX_DELAY_MS = 30_000;
+
 /**
  * One kafkajs consumer of a group, subscribed to the topic and to the group's retry topic.
  *
@@ -90,6 +94,7 @@ export class KafkaConsumption implements Consumption {
   #stopped = false;
   #closed: Promise<void> | undefined;
   #joined: (() => void) | undefined;
+  #recoverTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly context: ConsumptionContext,
@@ -108,18 +113,12 @@ export class KafkaConsumption implements Consumption {
       const { error, restart } = event.payload;
       this.context.logger[restart ? 'warn' : 'error'](
         { topic: this.settings.topic, group: this.settings.group, err: error.message, restart },
-        restart ? 'kafka consumer crashed; kafkajs restarts it' : 'kafka consumer crashed and stopped',
+        restart ? 'kafka consumer crashed; kafkajs restarts it' : 'kafka consumer crashed on an error kafkajs does not retry; restarting it',
       );
+      if (!restart) this.#recover(1);
     });
     try {
-      await consumer.connect();
-      await consumer.subscribe({ topics: [this.settings.topic, this.settings.retryTopic], fromBeginning: true });
-      await consumer.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: Math.max(2, Math.min(this.settings.prefetch, 8)),
-        eachBatch: (payload) => this.#eachBatch(payload),
-      });
+      await this.#run();
     } catch (error) {
       await consumer.disconnect().catch(() => undefined);
       throw new ConnectionError(`Kafka consumer of group '${this.settings.group}' on '${this.settings.topic}' could not start: ${(error as Error).message}`, { cause: error });
@@ -132,6 +131,39 @@ export class KafkaConsumption implements Consumption {
       await this.close();
       throw new TimeoutError(`Kafka consumer of group '${this.settings.group}' did not join within ${this.context.joinTimeoutMs} ms.`);
     }
+  }
+
+  async #run(): Promise<void> {
+    const consumer = this.#consumer;
+    await consumer.connect();
+    await consumer.subscribe({ topics: [this.settings.topic, this.settings.retryTopic], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: Math.max(2, Math.min(this.settings.prefetch, 8)),
+      eachBatch: (payload) => this.#eachBatch(payload),
+    });
+  }
+
+  /**
+   * kafkajs stops a consumer for good after an error it does not count as retriable (it has already
+   * disconnected it): join the group again, with backoff, until it works or the consumption is
+   * stopped. Partitions come back through a new assignment, from the committed offsets.
+   */
+  #recover(attempt: number): void {
+    if (this.#stopped) return;
+    const delayMs = Math.min(RECOVER_MAX_DELAY_MS, RECOVER_FIRST_DELAY_MS * 2 ** (attempt - 1));
+    this.#recoverTimer = setTimeout(() => {
+      this.#recoverTimer = undefined;
+      if (this.#stopped) return;
+      this.#run().then(
+        () => this.context.logger.warn({ topic: this.settings.topic, group: this.settings.group, attempt }, 'kafka consumer rejoined after a crash'),
+        (error: unknown) => {
+          this.context.logger.error({ topic: this.settings.topic, group: this.settings.group, attempt, err: (error as Error).message }, 'kafka consumer could not rejoin; trying again');
+          void this.#consumer.disconnect().catch(() => undefined).then(() => this.#recover(attempt + 1));
+        },
+      );
+    }, delayMs);
   }
 
   /** Unsettled deliveries of this consumer. */
@@ -357,6 +389,7 @@ export class KafkaConsumption implements Consumption {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    clearTimeout(this.#recoverTimer);
     for (const state of this.#states.values()) clearTimeout(state.resumeTimer);
     this.#pauseAll();
     this.#wakeCreditWaiters();
