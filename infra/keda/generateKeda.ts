@@ -67,7 +67,16 @@ export const KedaScaler = {
   sqs: 'aws-sqs-queue',
   servicebus: 'azure-servicebus',
   'redis-streams': 'redis-streams',
+  bullmq: 'redis',
+  artemis: 'artemis-queue',
 } as const;
+
+/**
+ * Jolokia read of one multicast queue's MessageCount. KEDA's default template reads an anycast
+ * queue; a group's queue on a topic's multicast address needs `routing-type="multicast"`.
+ */
+const ARTEMIS_MULTICAST_TEMPLATE =
+  'http://<<managementEndpoint>>/console/jolokia/read/org.apache.activemq.artemis:broker="<<brokerName>>",component=addresses,address="<<brokerAddress>>",subcomponent=queues,routing-type="multicast",queue="<<queueName>>"/MessageCount';
 
 interface ScalerPlan {
   readonly type: string;
@@ -194,6 +203,42 @@ async function scalerPlan(adapter: LoadedTopology['adapter'], secretName: string
         // Redis Streams adapter: stream = prefix + topic, consumer group = the group.
         metadata: (group, target) => ({ address, stream: `${prefix}${group.topic}`, consumerGroup: group.group, pendingEntriesCount: target, ...(url?.protocol === 'rediss:' ? { enableTLS: 'true' } : {}) }),
         auth: { secretTargetRef: [secret('password', 'redisPassword')] },
+      };
+    }
+    case 'bullmq': {
+      const url = typeof settings.url === 'string' ? new URL(settings.url) : undefined;
+      const address = url ? `${url.hostname}:${url.port || '6379'}` : '127.0.0.1:6379';
+      const prefix = typeof settings.prefix === 'string' ? settings.prefix : 'bull';
+      const { BullMQAdapter } = await import('../../adapters/bullmq/BullMQAdapter.js');
+      return {
+        type: KedaScaler.bullmq,
+        // BullMQ adapter: one queue per group; its waiting jobs are the Redis list `<prefix>:<queue>:wait`.
+        metadata: (group, target) => ({
+          address,
+          listName: `${prefix}:${BullMQAdapter.queueName(group.topic, group.group)}:wait`,
+          listLength: target,
+          ...(url?.protocol === 'rediss:' ? { enableTLS: 'true' } : {}),
+        }),
+        auth: { secretTargetRef: [secret('password', 'redisPassword')] },
+      };
+    }
+    case 'artemis': {
+      const { queueName } = await import('../../adapters/artemis/names.js');
+      const host = typeof settings.host === 'string' ? settings.host : '127.0.0.1';
+      return {
+        type: KedaScaler.artemis,
+        // Artemis adapter: topic = multicast address, group = durable multicast queue `<topic>.<group>`,
+        // counted through the management console (Jolokia, port 8161). brokerName is the broker's
+        // <name> in broker.xml (Artemis' default is 0.0.0.0): override it with the metadata option.
+        metadata: (group, target) => ({
+          managementEndpoint: `${host}:8161`,
+          brokerName: '0.0.0.0',
+          brokerAddress: group.topic,
+          queueName: queueName(group.topic, group.group),
+          queueLength: target,
+          restApiTemplate: ARTEMIS_MULTICAST_TEMPLATE,
+        }),
+        auth: { secretTargetRef: [secret('username', 'username'), secret('password', 'password')] },
       };
     }
     default:

@@ -101,6 +101,26 @@ describe('omniqueue infra keda', () => {
       metadata: (topic, group, target) => ({ address: 'redis.cache:6380', stream: `oq:${topic}`, consumerGroup: group, pendingEntriesCount: target }),
       auth: true,
     },
+    {
+      adapter: { name: 'bullmq', url: 'redis://:s3cret-pw@redis.jobs:6379' },
+      type: 'redis',
+      metadata: (topic, group, target) => ({ address: 'redis.jobs:6379', listName: `bull:${topic}.${group}:wait`, listLength: target }),
+      auth: true,
+    },
+    {
+      adapter: { name: 'artemis', host: 'artemis.messaging', username: 'app', password: 's3cret-pw' },
+      type: 'artemis-queue',
+      metadata: (topic, group, target) => ({
+        managementEndpoint: 'artemis.messaging:8161',
+        brokerName: '0.0.0.0',
+        brokerAddress: topic,
+        queueName: `${topic}.${group}`,
+        queueLength: target,
+        restApiTemplate:
+          'http://<<managementEndpoint>>/console/jolokia/read/org.apache.activemq.artemis:broker="<<brokerName>>",component=addresses,address="<<brokerAddress>>",subcomponent=queues,routing-type="multicast",queue="<<queueName>>"/MessageCount',
+      }),
+      auth: true,
+    },
   ];
 
   for (const { adapter, type, metadata, auth } of expectations) {
