@@ -9,22 +9,17 @@ export interface Logger {
   error(fields: LogFields, message?: string): void;
 }
 
+function drop(): void {}
+
 /** A logger that drops everything. */
-export const silentLogger: Logger = Object.freeze({
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-});
+export const silentLogger: Logger = /* @__PURE__ */ Object.freeze({ debug: drop, info: drop, warn: drop, error: drop });
+
+/** Writes one JSON line at `level` to stderr. */
+function stderrLine(level: 'warn' | 'error'): Logger['warn'] {
+  return (fields, message) => {
+    process.stderr.write(`${JSON.stringify({ level, time: Date.now(), ...fields, msg: message })}\n`);
+  };
+}
 
 /** The default logger: warnings and errors as JSON lines on stderr, nothing else. */
-export const stderrLogger: Logger = Object.freeze({
-  debug() {},
-  info() {},
-  warn(fields: LogFields, message?: string) {
-    process.stderr.write(`${JSON.stringify({ level: 'warn', time: Date.now(), ...fields, msg: message })}\n`);
-  },
-  error(fields: LogFields, message?: string) {
-    process.stderr.write(`${JSON.stringify({ level: 'error', time: Date.now(), ...fields, msg: message })}\n`);
-  },
-});
+export const stderrLogger: Logger = /* @__PURE__ */ Object.freeze({ debug: drop, info: drop, warn: stderrLine('warn'), error: stderrLine('error') });

@@ -7,7 +7,11 @@
  * @packageDocumentation
  */
 
-/** Stable, machine-readable error codes. One subclass of {@link OmniQueueError} per code. */
+/**
+ * Stable, machine-readable error codes. One subclass of {@link OmniQueueError} per code. Each
+ * subclass passes its code as a (type-checked) literal rather than through this object, so a bundle
+ * that never reads `ErrorCode` does not carry it.
+ */
 export const ErrorCode = {
   InvalidName: 'INVALID_NAME',
   MissingGroup: 'MISSING_GROUP',
@@ -59,7 +63,7 @@ export class OmniQueueError extends Error {
 /** A topic, group or header name breaks the naming rules. */
 export class InvalidNameError extends OmniQueueError {
   constructor(message: string, options?: OmniQueueErrorOptions) {
-    super(ErrorCode.InvalidName, message, false, options);
+    super('INVALID_NAME', message, false, options);
   }
 }
 
@@ -67,7 +71,7 @@ export class InvalidNameError extends OmniQueueError {
 export class MissingGroupError extends OmniQueueError {
   constructor(topic: string, options?: OmniQueueErrorOptions) {
     super(
-      ErrorCode.MissingGroup,
+      'MISSING_GROUP',
       `subscribe('${topic}', handler, groupId): groupId is mandatory and must be a non-empty string. ` +
         'Every group gets every message; inside a group each message goes to one consumer.',
       false,
@@ -79,14 +83,14 @@ export class MissingGroupError extends OmniQueueError {
 /** The message given to `publish` cannot be sent as it is (body not JSON-serialisable, bad header value…). */
 export class InvalidMessageError extends OmniQueueError {
   constructor(message: string, options?: OmniQueueErrorOptions) {
-    super(ErrorCode.InvalidMessage, message, false, options);
+    super('INVALID_MESSAGE', message, false, options);
   }
 }
 
 /** Options passed to a call are out of range or contradict each other. */
 export class InvalidOptionsError extends OmniQueueError {
   constructor(message: string, options?: OmniQueueErrorOptions) {
-    super(ErrorCode.InvalidOptions, message, false, options);
+    super('INVALID_OPTIONS', message, false, options);
   }
 }
 
@@ -94,7 +98,7 @@ export class InvalidOptionsError extends OmniQueueError {
 export class AdapterNotFoundError extends OmniQueueError {
   constructor(name: string, known: readonly string[], options?: OmniQueueErrorOptions) {
     super(
-      ErrorCode.AdapterNotFound,
+      'ADAPTER_NOT_FOUND',
       `No adapter named '${name}' is registered (registered: ${known.join(', ') || 'none'}). ` +
         `Import its subpath first, e.g. import 'omniqueue/adapters/${name}'.`,
       false,
@@ -106,28 +110,28 @@ export class AdapterNotFoundError extends OmniQueueError {
 /** `publish` or `subscribe` was called before `init()`. */
 export class NotInitializedError extends OmniQueueError {
   constructor(operation: string, options?: OmniQueueErrorOptions) {
-    super(ErrorCode.NotInitialized, `${operation} called before init(): call await broker.init() first.`, false, options);
+    super('NOT_INITIALIZED', `${operation} called before init(): call await broker.init() first.`, false, options);
   }
 }
 
 /** The broker or subscription was already closed. */
 export class ClosedError extends OmniQueueError {
   constructor(what: string, options?: OmniQueueErrorOptions) {
-    super(ErrorCode.Closed, `${what} is closed.`, false, options);
+    super('CLOSED', `${what} is closed.`, false, options);
   }
 }
 
 /** The adapter could not reach or lost its broker. */
 export class ConnectionError extends OmniQueueError {
   constructor(message: string, options?: OmniQueueErrorOptions) {
-    super(ErrorCode.Connection, message, true, options);
+    super('CONNECTION', message, true, options);
   }
 }
 
 /** The broker did not confirm a publish; the message may not have been stored. */
 export class PublishError extends OmniQueueError {
   constructor(message: string, options?: OmniQueueErrorOptions) {
-    super(ErrorCode.Publish, message, true, options);
+    super('PUBLISH', message, true, options);
   }
 }
 
@@ -139,7 +143,7 @@ export class PayloadTooLargeError extends OmniQueueError {
   readonly limit: number;
 
   constructor(size: number, limit: number, broker: string, options?: OmniQueueErrorOptions) {
-    super(ErrorCode.PayloadTooLarge, `Message of ${size} bytes exceeds ${broker}'s limit of ${limit} bytes.`, false, options);
+    super('PAYLOAD_TOO_LARGE', `Message of ${size} bytes exceeds ${broker}'s limit of ${limit} bytes.`, false, options);
     this.size = size;
     this.limit = limit;
   }
@@ -148,21 +152,21 @@ export class PayloadTooLargeError extends OmniQueueError {
 /** The broker cannot carry that many headers / attributes. */
 export class TooManyHeadersError extends OmniQueueError {
   constructor(message: string, options?: OmniQueueErrorOptions) {
-    super(ErrorCode.TooManyHeaders, message, false, options);
+    super('TOO_MANY_HEADERS', message, false, options);
   }
 }
 
 /** The adapter does not support a requested feature (declared in its features). */
 export class UnsupportedFeatureError extends OmniQueueError {
   constructor(adapter: string, feature: string, options?: OmniQueueErrorOptions) {
-    super(ErrorCode.UnsupportedFeature, `The '${adapter}' adapter does not support ${feature}.`, false, options);
+    super('UNSUPPORTED_FEATURE', `The '${adapter}' adapter does not support ${feature}.`, false, options);
   }
 }
 
 /** A received payload could not be decoded (invalid JSON from a foreign producer…). */
 export class DecodeError extends OmniQueueError {
   constructor(message: string, options?: OmniQueueErrorOptions) {
-    super(ErrorCode.Decode, message, false, options);
+    super('DECODE', message, false, options);
   }
 }
 
@@ -176,7 +180,7 @@ export class SchemaValidationError extends OmniQueueError {
       .slice(0, 5)
       .map((issue) => `${formatPath(issue.path)}${issue.message}`)
       .join('; ');
-    super(ErrorCode.SchemaValidation, `Message failed schema validation: ${summary}`, false, options);
+    super('SCHEMA_VALIDATION', `Message failed schema validation: ${summary}`, false, options);
     this.issues = issues.map((issue) => ({
       message: issue.message,
       path: issue.path?.map((segment) => (typeof segment === 'object' && segment !== null && 'key' in segment ? (segment.key as PropertyKey) : (segment as PropertyKey))),
@@ -187,21 +191,21 @@ export class SchemaValidationError extends OmniQueueError {
 /** The topology or adapter configuration is invalid. */
 export class ConfigError extends OmniQueueError {
   constructor(message: string, options?: OmniQueueErrorOptions) {
-    super(ErrorCode.Config, message, false, options);
+    super('CONFIG', message, false, options);
   }
 }
 
 /** An operation did not finish within its time limit. */
 export class TimeoutError extends OmniQueueError {
   constructor(message: string, options?: OmniQueueErrorOptions) {
-    super(ErrorCode.Timeout, message, true, options);
+    super('TIMEOUT', message, true, options);
   }
 }
 
 /** A broker needed by a test or command is not running and could not be started. */
 export class BrokerUnavailableError extends OmniQueueError {
   constructor(message: string, options?: OmniQueueErrorOptions) {
-    super(ErrorCode.BrokerUnavailable, message, true, options);
+    super('BROKER_UNAVAILABLE', message, true, options);
   }
 }
 
@@ -211,7 +215,7 @@ export class FullBatchFailureError extends OmniQueueError {
   readonly failedIds: readonly string[];
 
   constructor(failedIds: readonly string[], options?: OmniQueueErrorOptions) {
-    super(ErrorCode.FullBatchFailure, `All ${failedIds.length} records of the batch failed (throwOnFullBatchFailure is on).`, true, options);
+    super('FULL_BATCH_FAILURE', `All ${failedIds.length} records of the batch failed (throwOnFullBatchFailure is on).`, true, options);
     this.failedIds = failedIds;
   }
 }
@@ -223,7 +227,7 @@ export class MessageAbandonedError extends OmniQueueError {
 
   constructor(messageIds: readonly string[], total: number, options?: OmniQueueErrorOptions) {
     super(
-      ErrorCode.Abandoned,
+      'ABANDONED',
       `${messageIds.length} of ${total} message(s) failed and will be redelivered (abandoned by the host): ${messageIds.join(', ')}`,
       true,
       options,

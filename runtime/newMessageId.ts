@@ -2,7 +2,8 @@ import { randomFillSync } from 'node:crypto';
 import { v7 } from 'uuid';
 
 const POOL_IDS = 512;
-const pool = new Uint8Array(16 * POOL_IDS);
+/** Random bytes of the next POOL_IDS ids, allocated on first use. */
+let pool: Uint8Array | undefined;
 let next = POOL_IDS;
 let lastMsecs = -Infinity;
 let seq = 0;
@@ -14,10 +15,10 @@ let seq = 0;
  */
 export function newMessageId(): string {
   if (next === POOL_IDS) {
-    randomFillSync(pool);
+    randomFillSync((pool ??= new Uint8Array(16 * POOL_IDS)));
     next = 0;
   }
-  const random = pool.subarray(next * 16, ++next * 16);
+  const random = pool!.subarray(next * 16, ++next * 16);
   const now = Date.now();
   if (now > lastMsecs) {
     lastMsecs = now;

@@ -71,6 +71,11 @@ export function decodePayload(payload: Uint8Array | string, contentType: string 
     }
   }
   if (contentType!.toLowerCase().startsWith('text/')) return typeof payload === 'string' ? payload : decodeText(payload);
+  return payloadBytes(payload);
+}
+
+/** A payload as bytes: a string payload as its UTF-8 encoding, bytes as they are. */
+export function payloadBytes(payload: Uint8Array | string): Uint8Array {
   return typeof payload === 'string' ? encoder.encode(payload) : payload;
 }
 

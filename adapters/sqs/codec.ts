@@ -17,6 +17,9 @@
 import { PayloadTooLargeError, TooManyHeadersError } from '../../runtime/errors.js';
 import { isJsonContentType, RESERVED_HEADER_PREFIX, WireHeader } from '../../runtime/wire.js';
 
+/** The payload as bytes (for re-sending a received message, e.g. to a dead-letter queue). */
+export { payloadBytes } from '../../runtime/wire.js';
+
 /** Name of the one message attribute holding OmniQueue's packed metadata (a JSON object string). */
 export const PACKED_ATTRIBUTE = 'omniqueue';
 /** Most message attributes an SQS message or SNS publish carries. */
@@ -165,11 +168,6 @@ export function decodeSqsMessage(body: string, attributes: Readonly<Record<strin
     delete headers[KEY_HEADER];
   }
   return { payload, headers, key };
-}
-
-/** The payload as bytes (for re-sending a received message, e.g. to a dead-letter queue). */
-export function payloadBytes(payload: Uint8Array | string): Uint8Array {
-  return typeof payload === 'string' ? new Uint8Array(Buffer.from(payload, 'utf8')) : payload;
 }
 
 function parsePacked(text: string): Record<string, unknown> | undefined {

@@ -4,8 +4,8 @@ import type { Adapter, DeadLetterRecord, Delivery } from '../contract.js';
 import { DecodeError, redact, SchemaValidationError } from '../errors.js';
 import type { Logger } from '../Logger.js';
 import type { Handler, Verdict } from '../message.js';
-import { ReceivedMessage, type EarlySettler } from './ReceivedMessage.js';
-import { BINARY_CONTENT_TYPE, decodePayload, encodeBody, userHeaders, WireHeader } from '../wire.js';
+import { ACK, ReceivedMessage, RETRY, type EarlySettler } from './ReceivedMessage.js';
+import { BINARY_CONTENT_TYPE, decodePayload, encodeBody, payloadBytes, userHeaders, WireHeader } from '../wire.js';
 import type { IdempotencyStore } from './IdempotencyStore.js';
 import { backoffDelay, type RetryPolicy } from './retry.js';
 import { otelContext, type MetricsSink, type Outcome, type Tracing } from './Telemetry.js';
@@ -22,7 +22,8 @@ export interface IdempotencyOptions {
 
 /** Everything the pipeline needs to process one group's deliveries. */
 export interface PipelineSettings<T> {
-  readonly adapter: Adapter;
+  /** Where dead letters are published when a delivery cannot dead-letter itself (no `Delivery.deadLetter`). */
+  readonly adapter: Pick<Adapter, 'send'>;
   readonly topic: string;
   readonly group: string;
   readonly handler: Handler<T>;
@@ -38,10 +39,14 @@ export interface PipelineSettings<T> {
   readonly tracing: Tracing | undefined;
 }
 
+/** Settings of a {@link MessagePipeline}: a {@link ConsumePipeline}'s, plus how ids are minted. */
+export interface MessagePipelineSettings<T> extends PipelineSettings<T> {
+  /** Mints the id of a delivery that carries neither an `omniqueue-id` header nor a native id. */
+  readonly newId: () => string;
+}
+
 /** Reason of a payload that could not be decoded; its dead letter is typed as bytes so any reader can open it. */
 const DECODE_FAILED = 'decode-failed';
-const ACK: Verdict = Object.freeze({ kind: 'ack' });
-const RETRY: Verdict = Object.freeze({ kind: 'nack' });
 const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
 const DEFAULT_IDEMPOTENCY_LEASE_MS = 5 * 60 * 1000;
 
@@ -51,9 +56,13 @@ const DEFAULT_IDEMPOTENCY_LEASE_MS = 5 * 60 * 1000;
  * through this one class, so retries, dead-lettering and telemetry behave the same everywhere.
  * `process` never rejects: every failure ends in a settlement, and a failed settlement is logged
  * and left to the broker's redelivery.
+ *
+ * Sources use {@link ConsumePipeline}, which mints UUIDv7 ids; a source whose deliveries always carry
+ * an id (the Lambda SQS trigger: every record has its `messageId`) uses this class with its own
+ * `newId`, so its bundle does not carry the UUID generator.
  */
-export class ConsumePipeline<T = unknown> implements EarlySettler {
-  constructor(private readonly settings: PipelineSettings<T>) {}
+export class MessagePipeline<T = unknown> implements EarlySettler {
+  constructor(private readonly settings: MessagePipelineSettings<T>) {}
 
   /** Processes one delivery to its settlement. */
   async process(delivery: Delivery): Promise<void> {
@@ -75,7 +84,7 @@ export class ConsumePipeline<T = unknown> implements EarlySettler {
   async #process(delivery: Delivery): Promise<Outcome> {
     const { settings } = this;
     const headers = delivery.headers;
-    const id = headers[WireHeader.Id] ?? delivery.nativeId ?? newMessageId();
+    const id = headers[WireHeader.Id] ?? delivery.nativeId ?? settings.newId();
     const contentType = headers[WireHeader.ContentType];
     let body: unknown;
     try {
@@ -226,7 +235,7 @@ export class ConsumePipeline<T = unknown> implements EarlySettler {
       await delivery.deadLetter(record);
       return 'dead-lettered';
     }
-    const payload = delivery.decoded && isEmpty(delivery.payload) ? encodeBody(delivery.decoded.value).payload : toBytes(delivery.payload);
+    const payload = delivery.decoded && isEmpty(delivery.payload) ? encodeBody(delivery.decoded.value).payload : payloadBytes(delivery.payload);
     try {
       await settings.adapter.send({
         id,
@@ -248,10 +257,11 @@ export class ConsumePipeline<T = unknown> implements EarlySettler {
   }
 }
 
-const textEncoder = new TextEncoder();
-
-function toBytes(payload: Uint8Array | string): Uint8Array {
-  return typeof payload === 'string' ? textEncoder.encode(payload) : payload;
+/** The pipeline of adapter subscriptions and triggers: a {@link MessagePipeline} that gives an id-less delivery a new UUIDv7 ({@link newMessageId}). */
+export class ConsumePipeline<T = unknown> extends MessagePipeline<T> {
+  constructor(settings: PipelineSettings<T>) {
+    super({ ...settings, newId: newMessageId });
+  }
 }
 
 function isEmpty(payload: Uint8Array | string): boolean {

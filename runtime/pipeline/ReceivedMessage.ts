@@ -13,8 +13,10 @@ export interface EarlySettler {
   warnSettledTwice(id: string, first: string, second: string): void;
 }
 
-const ACK: Verdict = Object.freeze({ kind: 'ack' });
-const RETRY: Verdict = Object.freeze({ kind: 'nack' });
+/** The verdict `{ kind: 'ack' }`, shared and frozen. */
+export const ACK: Verdict = Object.freeze({ kind: 'ack' });
+/** The verdict `{ kind: 'nack' }` (retry after the policy's backoff), shared and frozen. */
+export const RETRY: Verdict = Object.freeze({ kind: 'nack' });
 
 /**
  * The {@link Message} a handler receives; its book-style methods settle through the pipeline. The

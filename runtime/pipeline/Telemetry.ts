@@ -26,6 +26,15 @@ export interface MetricsSink {
 
 const SCOPE = 'omniqueue';
 
+/** OpenTelemetry messaging semantic-convention attribute names (as `@opentelemetry/semantic-conventions` names them). */
+const ATTR_MESSAGING_SYSTEM = 'messaging.system';
+const ATTR_MESSAGING_OPERATION_TYPE = 'messaging.operation.type';
+const ATTR_MESSAGING_OPERATION_NAME = 'messaging.operation.name';
+const ATTR_MESSAGING_DESTINATION_NAME = 'messaging.destination.name';
+const ATTR_MESSAGING_CONSUMER_GROUP_NAME = 'messaging.consumer.group.name';
+const ATTR_MESSAGING_MESSAGE_ID = 'messaging.message.id';
+const ATTR_MESSAGING_MESSAGE_DELIVERY_COUNT = 'messaging.message.delivery_count';
+
 /** Class of the API's no-op meter, to tell when no meter provider is installed. */
 const NOOP_METER_CLASS = createNoopMeter().constructor;
 
@@ -52,7 +61,7 @@ export class OpenTelemetryMetricsSink implements MetricsSink {
 
   published(topic: string): void {
     if (this.#noop) return;
-    this.#published.add(1, { 'messaging.destination.name': topic });
+    this.#published.add(1, { [ATTR_MESSAGING_DESTINATION_NAME]: topic });
   }
 
   settled(topic: string, group: string, outcome: Outcome, durationMs: number): void {
@@ -74,7 +83,7 @@ export class OpenTelemetryMetricsSink implements MetricsSink {
     if (!groups) this.#cache.set(topic, (groups = new Map()));
     let attributes = groups.get(group);
     if (!attributes) {
-      const base = { 'messaging.destination.name': topic, 'messaging.consumer.group.name': group };
+      const base = { [ATTR_MESSAGING_DESTINATION_NAME]: topic, [ATTR_MESSAGING_CONSUMER_GROUP_NAME]: group };
       attributes = {
         group: base,
         acked: { ...base, outcome: 'acked' },
@@ -152,11 +161,11 @@ export class Tracing {
     const span = this.#tracer.startSpan(`send ${topic}`, {
       kind: SpanKind.PRODUCER,
       attributes: {
-        'messaging.system': this.system,
-        'messaging.operation.type': 'send',
-        'messaging.operation.name': 'send',
-        'messaging.destination.name': topic,
-        'messaging.message.id': messageId,
+        [ATTR_MESSAGING_SYSTEM]: this.system,
+        [ATTR_MESSAGING_OPERATION_TYPE]: 'send',
+        [ATTR_MESSAGING_OPERATION_NAME]: 'send',
+        [ATTR_MESSAGING_DESTINATION_NAME]: topic,
+        [ATTR_MESSAGING_MESSAGE_ID]: messageId,
       },
     });
     propagation.inject(trace.setSpan(context.active(), span), headers, headerSetter);
@@ -171,13 +180,13 @@ export class Tracing {
       {
         kind: SpanKind.CONSUMER,
         attributes: {
-          'messaging.system': this.system,
-          'messaging.operation.type': 'process',
-          'messaging.operation.name': 'process',
-          'messaging.destination.name': topic,
-          'messaging.consumer.group.name': group,
-          'messaging.message.id': messageId,
-          'messaging.message.delivery_count': attempt,
+          [ATTR_MESSAGING_SYSTEM]: this.system,
+          [ATTR_MESSAGING_OPERATION_TYPE]: 'process',
+          [ATTR_MESSAGING_OPERATION_NAME]: 'process',
+          [ATTR_MESSAGING_DESTINATION_NAME]: topic,
+          [ATTR_MESSAGING_CONSUMER_GROUP_NAME]: group,
+          [ATTR_MESSAGING_MESSAGE_ID]: messageId,
+          [ATTR_MESSAGING_MESSAGE_DELIVERY_COUNT]: attempt,
         },
       },
       parent,

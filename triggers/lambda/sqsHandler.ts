@@ -1,7 +1,7 @@
 /**
  * `sqsHandler(handler, options)`: the same OmniQueue handler as an AWS Lambda handler for SQS
  * events. Each record becomes a {@link Delivery} and runs through the runtime's
- * {@link ConsumePipeline} — decode, idempotency, schema, tracing, metrics, retry policy and
+ * {@link MessagePipeline} — decode, idempotency, schema, tracing, metrics, retry policy and
  * dead-lettering are the worker's, not re-implemented here. Only settlement differs:
  *
  * | verdict | Lambda |
@@ -19,10 +19,10 @@
 import { decodeSqsMessage, encodeSqsMessage, payloadBytes, type ReceivedAttribute } from '../../adapters/sqs/codec.js';
 import { FIFO_SUFFIX, queueNameOf } from '../../adapters/sqs/names.js';
 import { deadLetterTopicOf } from '../../runtime/Broker.js';
-import type { Adapter, DeadLetterRecord, Delivery } from '../../runtime/contract.js';
+import type { DeadLetterRecord, Delivery } from '../../runtime/contract.js';
 import { ConfigError, FullBatchFailureError, InvalidOptionsError, UnsupportedFeatureError } from '../../runtime/errors.js';
 import type { Handler } from '../../runtime/message.js';
-import { ConsumePipeline, describe } from '../../runtime/pipeline/ConsumePipeline.js';
+import { describe, MessagePipeline, type PipelineSettings } from '../../runtime/pipeline/ConsumePipeline.js';
 import { resolveRetryPolicy } from '../../runtime/pipeline/retry.js';
 import { pipelineServices, type HandlerPipelineOptions } from '../../runtime/pipeline/pipelineServices.js';
 import { WireHeader } from '../../runtime/wire.js';
@@ -94,7 +94,7 @@ export function sqsHandler<T = unknown>(handler: Handler<T>, options: SqsHandler
   const retry = resolveRetryPolicy(options.retry);
   const { logger, metrics, tracing } = pipelineServices(options, 'aws_sqs');
   const marginMs = options.timeoutMarginMs ?? DEFAULT_TIMEOUT_MARGIN_MS;
-  const pipelines = new Map<string, { pipeline: ConsumePipeline<T>; topic: string; group: string }>();
+  const pipelines = new Map<string, { pipeline: MessagePipeline<T>; topic: string; group: string }>();
   const dlqUrls = new Map<string, Promise<string>>();
   let api: Promise<SqsApi> | undefined;
 
@@ -115,8 +115,11 @@ export function sqsHandler<T = unknown>(handler: Handler<T>, options: SqsHandler
       const queueName = queueNameOf(sourceArn);
       const topic = options.topic ?? stripFifo(queueName);
       const group = options.group ?? stripFifo(queueName);
-      const pipeline = new ConsumePipeline<T>({
+      const pipeline = new MessagePipeline<T>({
         adapter: NO_ADAPTER,
+        // Every record carries its SQS messageId, the delivery's native id, so no id is ever minted
+        // here; a random UUID (Node's global Web Crypto, nothing to import) keeps the contract.
+        newId: () => crypto.randomUUID(),
         topic,
         group,
         handler,
@@ -296,14 +299,13 @@ interface SnsEnvelope {
 export function decodeRecord(record: SqsEventRecord): Pick<Delivery, 'payload' | 'headers' | 'key' | 'attempt' | 'nativeId' | 'timestamp'> & { payload: Uint8Array | string } {
   const envelope = snsEnvelope(record.body);
   let body = record.body;
-  let attributes: Record<string, ReceivedAttribute> = {};
+  const attributes: Record<string, ReceivedAttribute> = {};
   if (envelope) {
     body = envelope.Message;
     for (const [name, value] of Object.entries(envelope.MessageAttributes ?? {})) {
       attributes[name] = value.Type === 'Binary' ? { type: value.Type, binaryBase64: value.Value } : { type: value.Type, stringValue: value.Value };
     }
   } else {
-    attributes = {};
     for (const [name, value] of Object.entries(record.messageAttributes ?? {})) {
       attributes[name] = { type: value.dataType, stringValue: value.stringValue, binaryBase64: value.binaryValue };
     }
@@ -349,23 +351,7 @@ export function xrayToTraceparent(header: string): string | undefined {
   return `00-${root[1]}${root[2]}-${parent[0]}-${parts.Sampled === '1' ? '01' : '00'}`;
 }
 
-/** The pipeline's adapter slot: unused, since every Lambda delivery settles dead letters itself. */
-const NO_ADAPTER: Adapter = {
-  name: 'lambda-sqs',
-  features: Object.freeze({
-    consumerGroups: true,
-    persistent: true,
-    retainsWhileOffline: true,
-    orderingPerKey: true,
-    delay: 'native',
-    attempts: 'broker',
-    nativeDeadLetter: true,
-    exactlyOnce: false,
-    redeliversUnsettled: true,
-  }),
-  connect: async () => undefined,
-  ensure: async () => undefined,
+/** The pipeline's dead-letter publisher: unused, since every Lambda delivery settles dead letters itself. */
+const NO_ADAPTER: PipelineSettings<unknown>['adapter'] = {
   send: () => Promise.reject(new UnsupportedFeatureError('lambda-sqs', 'publishing from the trigger pipeline')),
-  consume: () => Promise.reject(new UnsupportedFeatureError('lambda-sqs', 'consume')),
-  close: async () => undefined,
 };
