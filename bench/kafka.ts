@@ -5,10 +5,16 @@
  *
  * - publish: `window` publishes in flight, each resolving on the broker's acknowledgement;
  *   latency = publish call → acknowledgement.
- * - consume: a new group drains a pre-filled topic (3 partitions); throughput from the first
- *   message to the last, group join excluded. Each client decodes the JSON body; OmniQueue also
- *   runs its pipeline and commits only settled offsets. No latency (the messages were waiting).
+ * - consume: a new group drains a pre-filled topic (3 partitions, 100,000 messages by default: a
+ *   20,000-message drain lasts ≈ 80 ms, two or three fetches, too short to measure); throughput
+ *   from the first message to the last, group join excluded. Each client decodes the JSON body;
+ *   OmniQueue also runs its pipeline and commits only settled offsets. No latency (the messages
+ *   were waiting).
  * - end to end: publish with the window while the group consumes; latency = publish → handler.
+ *
+ * Every scenario runs `rounds` times (`BENCH_ROUNDS`, default 3) with the clients in an order that
+ * alternates from round to round; the table gives medians, and the note lists every run. Each
+ * client drains 2,000 messages once before the measured drains (JIT, consumer code paths).
  *
  * @packageDocumentation
  */
@@ -18,7 +24,7 @@ import kafkajs from 'kafkajs';
 import { KafkaAdapter } from '../adapters/kafka/KafkaAdapter.js';
 import { Broker } from '../runtime/Broker.js';
 import { silentLogger } from '../runtime/Logger.js';
-import { quantile, type BenchRow } from './stats.js';
+import { alternate, benchRounds, medianRow, type BenchRow } from './stats.js';
 
 const { Kafka, Partitioners, logLevel } = kafkajs;
 const BROKERS = (process.env.OMNIQUEUE_KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
@@ -26,19 +32,23 @@ const PARTITIONS = 3;
 
 /** Options of the Kafka benchmark. */
 export interface KafkaBenchOptions {
-  /** Messages per measured run. Default 20,000. */
+  /** Messages per measured publish and end-to-end run. Default 20,000. */
   readonly messages?: number;
+  /** Messages each consume run drains. Default 100,000. */
+  readonly drainMessages?: number;
   /** Publishes in flight at once. Default 200. */
   readonly window?: number;
   /** Consumer prefetch (OmniQueue concurrency). Default 64. */
   readonly prefetch?: number;
   /** Body padding, bytes. Default 200 (≈ 230-byte JSON body). */
   readonly padBytes?: number;
+  /** Alternated rounds per scenario; the table shows medians. Default `BENCH_ROUNDS` or 3. */
+  readonly rounds?: number;
 }
 
 interface Run {
   rate: number;
-  latencies: Float64Array | undefined;
+  latencies?: Float64Array;
 }
 
 interface Body {
@@ -91,7 +101,7 @@ async function drainRun(subscriber: Subscriber, topic: string, count: number): P
   await finished;
   const rate = count / ((performance.now() - first) / 1000);
   await stop();
-  return { rate, latencies: undefined };
+  return { rate };
 }
 
 async function endToEndRun(publisher: Publisher, subscriber: Subscriber, topic: string, count: number, window: number, pad: string): Promise<Run> {
@@ -220,82 +230,79 @@ function platformaticClient(): Publisher & Subscriber {
   };
 }
 
-function row(name: string, client: string, run: Run, baseline: Run | undefined, note?: string): BenchRow {
-  return {
-    name,
-    client,
-    throughput: run.rate,
-    p50Ms: run.latencies ? quantile(run.latencies, 0.5) : undefined,
-    p99Ms: run.latencies ? quantile(run.latencies, 0.99) : undefined,
-    ratio: baseline ? run.rate / baseline.rate : undefined,
-    note,
-  };
-}
-
 /**
  * Kafka publish, consume and end-to-end runs: OmniQueue beside raw kafkajs (the baseline of the
- * ratio) and raw `@platformatic/kafka`, all on the same broker in one process.
+ * ratio) and raw `@platformatic/kafka`, all on the same broker in one process, alternated, medians
+ * reported.
  */
 export async function runKafkaBench(options: KafkaBenchOptions = {}): Promise<BenchRow[]> {
   const count = options.messages ?? 20_000;
+  const drainCount = options.drainMessages ?? 100_000;
   const window = options.window ?? 200;
   const prefetch = options.prefetch ?? 64;
+  const rounds = options.rounds ?? benchRounds();
   const pad = 'x'.repeat(options.padBytes ?? 200);
   const suffix = randomBytes(4).toString('hex');
   const admin = new Kafka({ brokers: BROKERS, clientId: 'bench-admin', logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
+  const perRound = (prefix: string) => Array.from({ length: rounds }, (_, round) => `${prefix}_${suffix}_${round}`);
+  // A new group reads its topic from the beginning: every end-to-end run gets a topic of its own.
   const topics = {
     publish: `bench_kafka_pub_${suffix}`,
     drain: `bench_kafka_drain_${suffix}`,
-    e2e: { omniqueue: `bench_kafka_e2e_oq_${suffix}`, kafkajs: `bench_kafka_e2e_kjs_${suffix}`, platformatic: `bench_kafka_e2e_pf_${suffix}` },
+    e2e: { omniqueue: perRound('bench_kafka_e2e_oq'), kafkajs: perRound('bench_kafka_e2e_kjs'), platformatic: perRound('bench_kafka_e2e_pf') },
   };
-  const allTopics = [topics.publish, topics.drain, ...Object.values(topics.e2e)];
+  const allTopics = [topics.publish, topics.drain, ...Object.values(topics.e2e).flat()];
   await admin.createTopics({ topics: allTopics.map((topic) => ({ topic, numPartitions: PARTITIONS })), waitForLeaders: true });
   const clients = { kafkajs: kafkajsClient(), platformatic: platformaticClient(), omniqueue: omniqueueClient(prefetch) };
   try {
     // Warm-up: connections, metadata, JIT.
     for (const client of Object.values(clients)) await publishRun(client, topics.publish, 2_000, window, pad);
+    for (const client of Object.values(clients)) await drainRun(client, topics.publish, 2_000);
 
-    const pub = {
-      kafkajs: await publishRun(clients.kafkajs, topics.publish, count, window, pad),
-      platformatic: await publishRun(clients.platformatic, topics.publish, count, window, pad),
-      omniqueue: await publishRun(clients.omniqueue, topics.publish, count, window, pad),
-      kafkajsBatched: await kafkajsBatchedPublishRun(topics.publish, count, window, pad),
-    };
+    const pub = await alternate(rounds, {
+      kafkajs: () => publishRun(clients.kafkajs, topics.publish, count, window, pad),
+      platformatic: () => publishRun(clients.platformatic, topics.publish, count, window, pad),
+      omniqueue: () => publishRun(clients.omniqueue, topics.publish, count, window, pad),
+      kafkajsBatched: () => kafkajsBatchedPublishRun(topics.publish, count, window, pad),
+    });
 
-    // The drain topic holds `count` messages written by OmniQueue (JSON body + its headers).
-    await publishRun(clients.omniqueue, topics.drain, count, window, pad);
-    const drain = {
-      kafkajs: await drainRun(clients.kafkajs, topics.drain, count),
-      platformatic: await drainRun(clients.platformatic, topics.drain, count),
-      omniqueue: await drainRun(clients.omniqueue, topics.drain, count),
-    };
+    // The drain topic holds `drainCount` messages written by OmniQueue (JSON body + its headers);
+    // every drain is a new group reading all of them.
+    await publishRun(clients.omniqueue, topics.drain, drainCount, window, pad);
+    const drain = await alternate(rounds, {
+      kafkajs: () => drainRun(clients.kafkajs, topics.drain, drainCount),
+      platformatic: () => drainRun(clients.platformatic, topics.drain, drainCount),
+      omniqueue: () => drainRun(clients.omniqueue, topics.drain, drainCount),
+    });
 
     const e2eCount = Math.min(count, 10_000);
-    const e2e = {
-      kafkajs: await endToEndRun(clients.kafkajs, clients.kafkajs, topics.e2e.kafkajs, e2eCount, window, pad),
-      platformatic: await endToEndRun(clients.platformatic, clients.platformatic, topics.e2e.platformatic, e2eCount, window, pad),
-      omniqueue: await endToEndRun(clients.omniqueue, clients.omniqueue, topics.e2e.omniqueue, e2eCount, window, pad),
-    };
+    const e2e = await alternate(rounds, {
+      kafkajs: (round) => endToEndRun(clients.kafkajs, clients.kafkajs, topics.e2e.kafkajs[round]!, e2eCount, window, pad),
+      platformatic: (round) => endToEndRun(clients.platformatic, clients.platformatic, topics.e2e.platformatic[round]!, e2eCount, window, pad),
+      omniqueue: (round) => endToEndRun(clients.omniqueue, clients.omniqueue, topics.e2e.omniqueue[round]!, e2eCount, window, pad),
+    });
 
     const publishName = `kafka publish (idempotent, acks=all, ${window} in flight)`;
-    const drainName = `kafka consume: new group drains ${count.toLocaleString('en-US')} (${PARTITIONS} partitions)`;
+    const drainName = `kafka consume: new group drains ${drainCount.toLocaleString('en-US')} (${PARTITIONS} partitions)`;
     const e2eName = `kafka publish→handle (prefetch ${prefetch})`;
     return [
-      row(publishName, 'raw kafkajs', pub.kafkajs, undefined, 'one send() per message, maxInFlightRequests 5'),
-      row(publishName, 'raw @platformatic/kafka', pub.platformatic, pub.kafkajs, 'one send() per message; NOT idempotent (see source)'),
-      row(publishName, 'omniqueue', pub.omniqueue, pub.kafkajs, 'concurrent publishes share a produce request'),
-      row(publishName, 'raw kafkajs, batched', pub.kafkajsBatched, pub.kafkajs, `reference: ${window} messages per send(), one request in flight`),
-      row(drainName, 'raw kafkajs', drain.kafkajs, undefined, 'eachMessage + JSON.parse, auto-commit'),
-      row(drainName, 'raw @platformatic/kafka', drain.platformatic, drain.kafkajs, "stream 'data' + JSON.parse, autocommit"),
-      row(drainName, 'omniqueue', drain.omniqueue, drain.kafkajs, 'full pipeline; commits settled offsets only'),
-      row(e2eName, 'raw kafkajs', e2e.kafkajs, undefined, `${e2eCount.toLocaleString('en-US')} msgs; latency = publish → handler`),
-      row(e2eName, 'raw @platformatic/kafka', e2e.platformatic, e2e.kafkajs),
-      row(e2eName, 'omniqueue', e2e.omniqueue, e2e.kafkajs),
+      medianRow(publishName, 'raw kafkajs', pub.kafkajs!, undefined, 'one send() per message, maxInFlightRequests 5'),
+      medianRow(publishName, 'raw @platformatic/kafka', pub.platformatic!, pub.kafkajs, 'one send() per message; NOT idempotent (see source)'),
+      medianRow(publishName, 'omniqueue', pub.omniqueue!, pub.kafkajs, 'concurrent publishes share a produce request'),
+      medianRow(publishName, 'raw kafkajs, batched', pub.kafkajsBatched!, pub.kafkajs, `reference: ${window} messages per send(), one request in flight`),
+      medianRow(drainName, 'raw kafkajs', drain.kafkajs!, undefined, 'eachMessage + JSON.parse, auto-commit'),
+      medianRow(drainName, 'raw @platformatic/kafka', drain.platformatic!, drain.kafkajs, "stream 'data' + JSON.parse, autocommit"),
+      medianRow(drainName, 'omniqueue', drain.omniqueue!, drain.kafkajs, 'full pipeline; commits settled offsets only'),
+      medianRow(e2eName, 'raw kafkajs', e2e.kafkajs!, undefined, `${e2eCount.toLocaleString('en-US')} msgs; latency = publish → handler`),
+      medianRow(e2eName, 'raw @platformatic/kafka', e2e.platformatic!, e2e.kafkajs),
+      medianRow(e2eName, 'omniqueue', e2e.omniqueue!, e2e.kafkajs),
     ];
   } finally {
     await Promise.allSettled(Object.values(clients).map((client) => client.close()));
-    await admin.deleteTopics({ topics: allTopics }).catch(() => undefined);
+    // OmniQueue's groups leave their retry topics (`<topic>.<group>.retry`) behind: delete them too.
+    const retryTopics = (await admin.listTopics().catch(() => [] as string[])).filter((topic) => allTopics.some((name) => topic.startsWith(`${name}.`)));
+    await admin.deleteTopics({ topics: [...allTopics, ...retryTopics] }).catch(() => undefined);
     await admin.disconnect();
   }
 }

@@ -35,6 +35,10 @@ export interface ConsumptionSettings {
 const DUE_SLACK_MS = 5;
 /** How often a batch waiting for credit heartbeats and re-checks for a rebalance. */
 const CREDIT_WAIT_MS = 500;
+/** kafkajs' default `heartbeatInterval`, used when the settings give none. */
+const DEFAULT_HEARTBEAT_INTERVAL_MS = 3_000;
+const SETTLED: Promise<void> = Promise.resolve();
+const EMPTY_PAYLOAD = new Uint8Array(0);
 
 /** One assigned partition and the deliveries handed out from it. @internal */
 export class PartitionState {
@@ -61,7 +65,7 @@ function stateKey(topic: string, partition: number): string {
 export function headersToStrings(headers: IHeaders | undefined): Record<string, string> {
   const result: Record<string, string> = {};
   if (!headers) return result;
-  for (const name of Object.keys(headers)) {
+  for (const name in headers) {
     let value = headers[name];
     if (Array.isArray(value)) value = value[value.length - 1];
     if (value === undefined || value === null) continue;
@@ -89,7 +93,13 @@ export class KafkaConsumption implements Consumption {
   readonly #states = new Map<string, PartitionState>();
   readonly #dirty = new Set<PartitionState>();
   #unsettled = 0;
-  #creditWaiters: (() => void)[] = [];
+  /** Resolves when a delivery is released (or the wait times out); shared by every batch waiting for credit. */
+  #creditReleased: Promise<void> | undefined;
+  #wakeCreditWaiters: (() => void) | undefined;
+  #creditTimer: NodeJS.Timeout | undefined;
+  /** When the batches waiting for credit next heartbeat (epoch ms). */
+  #nextHeartbeatAt = 0;
+  readonly #heartbeatEveryMs: number;
   #committing: Promise<void> | undefined;
   #stopped = false;
   #closed: Promise<void> | undefined;
@@ -102,6 +112,7 @@ export class KafkaConsumption implements Consumption {
     private readonly listener: DeliveryListener,
   ) {
     this.#consumer = context.createConsumer({ ...settings.consumer, groupId: settings.group, allowAutoTopicCreation: false });
+    this.#heartbeatEveryMs = settings.consumer.heartbeatInterval ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
   }
 
   /** Joins the group and starts fetching; resolves after the first assignment. */
@@ -212,7 +223,7 @@ export class KafkaConsumption implements Consumption {
     this.#dirty.delete(state);
     // Another member now owns the partition and starts from the committed position: deliveries
     // still open here are redelivered there, and settling them here changes nothing.
-    this.#wakeCreditWaiters();
+    this.#wakeCredit();
   }
 
   #state(topic: string, partition: number): PartitionState {
@@ -225,45 +236,69 @@ export class KafkaConsumption implements Consumption {
     return state;
   }
 
-  async #eachBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
+  /**
+   * Hands a fetched batch to the runtime, at most `prefetch` unsettled deliveries at a time.
+   * kafkajs' fetch position (`resolveOffset`) is moved past the handed-out messages once per run of
+   * messages handed out without a pause, always before an `await` or a return. `isStale` (a lookup
+   * in kafkajs) is checked on entry and after each `await`: only another turn of the event loop can
+   * seek the partition (a rebalance, or a rewind, which also revokes the state checked per message).
+   */
+  async #eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     const state = this.#state(batch.topic, batch.partition);
+    const { ledger } = state;
+    const prefetch = this.settings.prefetch;
     const live = (): boolean => !this.#stopped && !state.revoked && isRunning() && !isStale();
-    for (const message of batch.messages) {
+    let unresolved: string | undefined;
+    try {
       if (!live()) return;
-      const offset = Number(message.offset);
-      if (!state.ledger.accepts(offset)) continue;
-      const headers = headersToStrings(message.headers);
-      const notBefore = Number(headers[KafkaHeader.NotBefore] ?? 0);
-      const waitMs = notBefore - Date.now();
-      if (waitMs > DUE_SLACK_MS) {
-        if (state.isRetry) {
-          // The retry topic holds only this group's retries, in the order they were nacked: wait for
-          // the head without blocking the main topic.
-          this.#holdUntilDue(state, waitMs);
-          return;
+      for (const message of batch.messages) {
+        if (this.#stopped || state.revoked || !isRunning()) return;
+        const offset = Number(message.offset);
+        if (!ledger.accepts(offset)) continue;
+        const headers = headersToStrings(message.headers);
+        const notBefore = headers[KafkaHeader.NotBefore];
+        if (notBefore !== undefined) {
+          const waitMs = Number(notBefore) - Date.now();
+          if (waitMs > DUE_SLACK_MS) {
+            if (state.isRetry) {
+              // The retry topic holds only this group's retries, in the order they were nacked: wait for
+              // the head without blocking the main topic.
+              this.#holdUntilDue(state, waitMs);
+              return;
+            }
+            // A delayed publish on the main topic: park it in this group's retry topic, then settle it.
+            const token = ledger.track(offset);
+            unresolved = message.offset;
+            this.#forward(state, token, message, headers);
+            continue;
+          }
+          delete headers[KafkaHeader.NotBefore];
         }
-        // A delayed publish on the main topic: park it in this group's retry topic, then settle it.
-        const token = state.ledger.track(offset);
-        resolveOffset(message.offset);
-        this.#forward(state, token, message, headers);
-        continue;
-      }
-      while (this.#unsettled >= this.settings.prefetch) {
-        await this.#waitForCredit();
-        if (!live()) return;
-        try {
-          await heartbeat();
-        } catch {
-          return; // a rebalance: kafkajs rejoins after this batch
+        if (this.#unsettled >= prefetch) {
+          if (unresolved !== undefined) resolveOffset(unresolved);
+          unresolved = undefined;
+          do {
+            await this.#creditReleasedOrTimeout();
+            if (!live()) return;
+            const now = Date.now();
+            if (now >= this.#nextHeartbeatAt) {
+              this.#nextHeartbeatAt = now + this.#heartbeatEveryMs / 2;
+              try {
+                await heartbeat();
+              } catch {
+                return; // a rebalance: kafkajs rejoins after this batch
+              }
+              if (!live()) return;
+            }
+          } while (this.#unsettled >= prefetch);
         }
-        if (!live()) return;
+        const token = ledger.track(offset);
+        this.#unsettled++;
+        unresolved = message.offset;
+        this.listener(new KafkaDelivery(this, state, token, offset, batch.topic, batch.partition, message, headers));
       }
-      const token = state.ledger.track(offset);
-      this.#unsettled++;
-      resolveOffset(message.offset);
-      delete headers[KafkaHeader.NotBefore];
-      this.listener(new KafkaDelivery(this, state, token, batch.topic, batch.partition, message, headers));
+    } finally {
+      if (unresolved !== undefined) resolveOffset(unresolved);
     }
   }
 
@@ -288,28 +323,34 @@ export class KafkaConsumption implements Consumption {
     );
   }
 
-  #waitForCredit(): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, CREDIT_WAIT_MS);
-      const waiters = this.#creditWaiters;
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
-      }
-      waiters.push(done);
-    });
+  /**
+   * One promise for every batch waiting for credit, resolved by the next release; a single timer
+   * wakes the waiters every {@link CREDIT_WAIT_MS} at the latest so that they heartbeat and notice a
+   * rebalance while handlers are slow (a wake-up with no credit just waits again).
+   */
+  #creditReleasedOrTimeout(): Promise<void> {
+    this.#creditReleased ??= new Promise<void>((resolve) => (this.#wakeCreditWaiters = resolve));
+    this.#creditTimer ??= setTimeout(this.#onCreditTimer, CREDIT_WAIT_MS).unref();
+    return this.#creditReleased;
   }
 
-  #wakeCreditWaiters(): void {
-    const waiters = this.#creditWaiters;
-    this.#creditWaiters = [];
-    for (const wake of waiters) wake();
+  readonly #onCreditTimer = (): void => {
+    this.#creditTimer = undefined;
+    this.#wakeCredit();
+  };
+
+  #wakeCredit(): void {
+    const wake = this.#wakeCreditWaiters;
+    if (wake === undefined) return;
+    this.#wakeCreditWaiters = undefined;
+    this.#creditReleased = undefined;
+    wake();
   }
 
   /** Called once per delivery when the runtime settled it (or gave it up). */
   released(): void {
     this.#unsettled--;
-    this.#wakeCreditWaiters();
+    if (this.#wakeCreditWaiters !== undefined) this.#wakeCredit();
   }
 
   /**
@@ -390,9 +431,11 @@ export class KafkaConsumption implements Consumption {
     if (this.#stopped) return;
     this.#stopped = true;
     clearTimeout(this.#recoverTimer);
+    clearTimeout(this.#creditTimer);
+    this.#creditTimer = undefined;
     for (const state of this.#states.values()) clearTimeout(state.resumeTimer);
     this.#pauseAll();
-    this.#wakeCreditWaiters();
+    this.#wakeCredit();
   }
 
   close(): Promise<void> {
@@ -441,30 +484,37 @@ export class KafkaDelivery implements Delivery {
   readonly payload: Uint8Array;
   readonly key: string | undefined;
   readonly attempt: number;
-  readonly nativeId: string;
-  readonly timestamp: number | undefined;
   readonly raw: KafkaRawMessage;
-  readonly offset: number;
   #state: 'open' | 'settling' | 'done' = 'open';
 
   constructor(
     private readonly consumption: KafkaConsumption,
     /** @internal */ readonly state: PartitionState,
     /** @internal */ readonly token: number,
+    /** The message's offset in its partition. */
+    readonly offset: number,
     topic: string,
     partition: number,
     message: KafkaMessage,
     readonly headers: Readonly<Record<string, string>>,
   ) {
-    this.payload = message.value ?? new Uint8Array(0);
+    this.payload = message.value ?? EMPTY_PAYLOAD;
     this.key = message.key === null ? undefined : message.key.toString('utf8');
-    const attempt = Number(headers[WireHeader.Attempt]);
-    this.attempt = Number.isInteger(attempt) && attempt >= 1 ? attempt : 1;
-    this.offset = Number(message.offset);
-    this.nativeId = `${topic}/${partition}/${message.offset}`;
-    const timestamp = Number(message.timestamp);
-    this.timestamp = Number.isFinite(timestamp) && timestamp > 0 ? timestamp : undefined;
+    const attempt = headers[WireHeader.Attempt];
+    this.attempt = attempt === undefined ? 1 : attemptNumber(attempt);
     this.raw = { topic, partition, message };
+  }
+
+  /** `<topic>/<partition>/<offset>`. */
+  get nativeId(): string {
+    const { topic, partition, message } = this.raw;
+    return `${topic}/${partition}/${message.offset}`;
+  }
+
+  /** The record's timestamp (epoch ms), when it has one. */
+  get timestamp(): number | undefined {
+    const timestamp = Number(this.raw.message.timestamp);
+    return Number.isFinite(timestamp) && timestamp > 0 ? timestamp : undefined;
   }
 
   #claim(): boolean {
@@ -473,11 +523,12 @@ export class KafkaDelivery implements Delivery {
     return true;
   }
 
-  async ack(): Promise<void> {
-    if (!this.#claim()) return;
+  ack(): Promise<void> {
+    if (!this.#claim()) return SETTLED;
     this.#state = 'done';
     this.consumption.released();
     this.consumption.settle(this);
+    return SETTLED;
   }
 
   async nack(delayMs: number): Promise<void> {
@@ -501,4 +552,10 @@ export class KafkaDelivery implements Delivery {
     this.consumption.released();
     this.consumption.settle(this);
   }
+}
+
+/** The `omniqueue-attempt` header as an attempt number (1 when it is not a whole number ≥ 1). */
+function attemptNumber(header: string): number {
+  const attempt = Number(header);
+  return Number.isInteger(attempt) && attempt >= 1 ? attempt : 1;
 }
