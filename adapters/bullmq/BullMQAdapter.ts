@@ -71,6 +71,10 @@ export interface BullMQEnvelope {
   readonly key?: string;
 }
 
+/**
+ * Longest wait for BullMQ's `completed` event after an ack. Past the job's lock duration the job is
+ * BullMQ's again (its stalled check hands it back), so the wait is the lock duration, capped here.
+ */
 const COMPLETION_TIMEOUT_MS = 30_000;
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -308,6 +312,8 @@ class BullConsumer {
       autorun: false,
     });
     worker.on('completed', (job: Job) => this.#completed(job.id));
+    // Completion itself failed (e.g. Redis restarted and the job is gone): BullMQ reports it as failed.
+    worker.on('failed', (job: Job | undefined, error: Error) => this.#completionFailed(job?.id, error));
     worker.on('error', (error: Error) => this.settings.logger?.warn({ queue: this.queue, err: error.message }, 'bullmq worker error'));
     this.#worker = worker;
     void worker.run().catch((error: unknown) => this.settings.logger?.error({ queue: this.queue, err: messageOf(error) }, 'bullmq worker stopped'));
@@ -331,17 +337,30 @@ class BullConsumer {
     }
   }
 
-  /** ack: the processor returns, BullMQ completes the job; resolves on the worker's `completed` event. */
+  #completionFailed(id: string | undefined, error: Error): void {
+    if (id === undefined) return;
+    const waiter = this.#completions.get(id);
+    if (waiter) {
+      this.#completions.delete(id);
+      waiter.reject(new ConnectionError(`BullMQ could not complete job ${id} in queue '${this.queue}': ${error.message}`, { cause: error }));
+    }
+  }
+
+  /**
+   * ack: the processor returns, BullMQ completes the job; resolves on the worker's `completed` event,
+   * rejects on its `failed` event or once the job's lock has expired without either.
+   */
   async ack(delivery: BullDelivery): Promise<void> {
     if (!this.#take(delivery)) return;
     const id = delivery.job.id!;
+    const timeoutMs = Math.min(COMPLETION_TIMEOUT_MS, this.settings.lockDurationMs);
     let timer: NodeJS.Timeout | undefined;
     const completed = new Promise<void>((resolve, reject) => {
       this.#completions.set(id, { resolve, reject });
       timer = setTimeout(() => {
         this.#completions.delete(id);
-        reject(new TimeoutError(`BullMQ did not confirm completion of job ${id} in queue '${this.queue}' within ${COMPLETION_TIMEOUT_MS} ms.`));
-      }, COMPLETION_TIMEOUT_MS);
+        reject(new TimeoutError(`BullMQ did not confirm completion of job ${id} in queue '${this.queue}' within ${timeoutMs} ms (its lock duration); its stalled check hands it back.`));
+      }, timeoutMs);
     });
     delivery.resolve();
     try {
