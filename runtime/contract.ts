@@ -207,14 +207,35 @@ export interface Consumption {
 /** The callback through which an adapter hands a delivery to the runtime. */
 export type DeliveryListener = (delivery: Delivery) => void;
 
-/** What `ensure` would do to one broker resource (`omniqueue provision` prints these as its plan). */
+/** What `ensure` (or, for `delete`, `prune`) would do to one broker resource (`omniqueue provision` prints these as its plan). */
 export interface TopologyChange {
-  /** `create`: missing; `update`: exists with other settings; `unchanged`: exists as wanted. */
-  readonly action: 'create' | 'update' | 'unchanged';
+  /**
+   * `create`: missing; `update`: exists with other settings; `unchanged`: exists as wanted;
+   * `delete`: exists, the topology does not declare it, and `omniqueue provision --prune` removes it.
+   */
+  readonly action: 'create' | 'update' | 'unchanged' | 'delete';
   /** The broker resource, e.g. `exchange orders`, `queue orders.billing`, `stream orders`. */
   readonly resource: string;
   /** What differs, for `update`. */
   readonly detail?: string;
+}
+
+/**
+ * One group that exists on the broker, on a topic the topology declares, but that the topology does
+ * not declare for that topic: what {@link Adapter.planPrune} found and {@link Adapter.prune} deletes.
+ */
+export interface GroupPrune {
+  /** The declared topic the group reads. */
+  readonly topic: string;
+  /** The group as the broker names it (Kafka group id, NATS durable name, Pulsar subscription, Artemis queue …). */
+  readonly group: string;
+  /** Every resource deleted with the group (the group itself first, then e.g. its retry topic), each with action `delete`. */
+  readonly changes: readonly TopologyChange[];
+  /**
+   * Why the group cannot be deleted now (consumers are connected, it also reads topics outside the
+   * topology …). `omniqueue provision --prune` then changes nothing at all and says so.
+   */
+  readonly blockedBy?: string;
 }
 
 /** A broker adapter. See the module documentation for the rules. */
@@ -229,6 +250,29 @@ export interface Adapter {
   ensure(request: EnsureRequest): Promise<void>;
   /** Optional: what {@link Adapter.ensure} would change for `request`, changing nothing. */
   plan?(request: EnsureRequest): Promise<readonly TopologyChange[]>;
+  /**
+   * Optional, with {@link Adapter.prune}: the groups of `topic` that exist on the broker and are not
+   * in `keepGroups` (OmniQueue group names, mapped to broker names the way `ensure` maps them).
+   * Changes nothing. The rules:
+   * - only groups of `topic` are reported: never another topic, never the topic itself; resources
+   *   that exist only for the group (a Kafka or Pulsar retry topic) are listed in its changes;
+   * - the group's dead-letter topic is not its own resource and is never listed (it may hold dead
+   *   letters, and the topology does not name it once the group is gone);
+   * - transient consumers (ephemeral JetStream consumers, non-durable Pulsar subscriptions,
+   *   temporary Artemis queues) are not groups and are never listed;
+   * - a missing topic has nothing to prune (empty result).
+   *
+   * Adapters that cannot list the groups of a topic (RabbitMQ over AMQP 0-9-1 cannot list queues or
+   * bindings without the management API) leave both methods out; `omniqueue provision --prune` then
+   * refuses to run for them.
+   */
+  planPrune?(topic: string, keepGroups: readonly string[]): Promise<readonly GroupPrune[]>;
+  /**
+   * Optional, with {@link Adapter.planPrune}: deletes exactly what `target` lists (a result of
+   * `planPrune`), nothing else. Idempotent: a resource already gone counts as deleted. A group that
+   * has connected consumers is never deleted: the call rejects with `GroupInUseError`.
+   */
+  prune?(target: GroupPrune): Promise<void>;
   /** Send one message; resolves when the broker accepted it. */
   send(message: WireMessage): Promise<void>;
   /** Start a consumer of `request.group` on `request.topic`. */

@@ -32,6 +32,7 @@ export const ErrorCode = {
   BrokerUnavailable: 'BROKER_UNAVAILABLE',
   FullBatchFailure: 'FULL_BATCH_FAILURE',
   Abandoned: 'ABANDONED',
+  GroupInUse: 'GROUP_IN_USE',
 } as const;
 
 /** Union of every {@link ErrorCode} value. */
@@ -206,6 +207,13 @@ export class TimeoutError extends OmniQueueError {
 export class BrokerUnavailableError extends OmniQueueError {
   constructor(message: string, options?: OmniQueueErrorOptions) {
     super('BROKER_UNAVAILABLE', message, true, options);
+  }
+}
+
+/** A group to be deleted (`omniqueue provision --prune`) still has connected consumers; it was left in place. */
+export class GroupInUseError extends OmniQueueError {
+  constructor(message: string, options?: OmniQueueErrorOptions) {
+    super('GROUP_IN_USE', message, true, options);
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * The `omniqueue` command: help, usage errors and their exit codes, the memory-adapter refusal of
- * `publish`, typed topology errors, and `publish` against the machine's RabbitMQ.
+ * `publish`, typed topology errors, `publish` against the machine's RabbitMQ, and `provision --prune --dry-run` against NATS.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NatsAdapter } from '../adapters/nats/NatsAdapter.js';
 import { RabbitMQAdapter } from '../adapters/rabbitmq/RabbitMQAdapter.js';
 import { ExitCode } from '../runtime/cli/exitCode.js';
 import { run, type CliIo } from '../runtime/cli/program.js';
@@ -16,6 +17,7 @@ import { Broker } from '../runtime/Broker.js';
 import { ConfigError, ErrorCode, OmniQueueError } from '../runtime/errors.js';
 import type { Message } from '../runtime/message.js';
 import { defineTopology, loadTopology } from '../runtime/topology.js';
+import { NATS_SERVERS, natsMissing } from './brokers/nats.js';
 import { AMQP_URL, rabbitMissing } from './brokers/rabbitmq.js';
 
 const REPO = resolve(import.meta.dirname, '..');
@@ -215,6 +217,31 @@ describe.skipIf(rabbitGap !== undefined)(`omniqueue publish (RabbitMQ)${rabbitGa
     }
     expect(bodies.filter((body) => (body as { n: number }).n === 1)).toHaveLength(150);
     expect(bodies.filter((body) => (body as { n: number }).n === 2)).toHaveLength(120);
+  });
+});
+
+const natsGap = await natsMissing();
+describe.skipIf(natsGap !== undefined)(`omniqueue provision --prune --dry-run (NATS)${natsGap ? ` — skipped: ${natsGap}` : ''}`, () => {
+  const topic = `cli_prune_${Date.now().toString(36)}`;
+  const adapter = new NatsAdapter({ servers: NATS_SERVERS });
+  afterAll(async () => {
+    await adapter.deleteTopics([topic]).catch(() => undefined);
+    await adapter.close();
+  });
+
+  it('prints the deletions and changes nothing', async () => {
+    await adapter.connect();
+    await adapter.ensure({ topic, group: 'billing' });
+    await adapter.ensure({ topic, group: 'retired' });
+    const config = join(dir, 'nats-prune.config.ts');
+    writeFileSync(config, `export default { adapter: { name: 'nats', servers: ${JSON.stringify(NATS_SERVERS)} }, topics: { ${JSON.stringify(topic)}: { groups: { billing: { handler: './noop.ts' } } } } };\n`);
+    const result = omniqueue('provision', '--config', config, '--prune', '--dry-run');
+    expect(result.code, result.stderr).toBe(ExitCode.Ok);
+    expect(result.stdout).toContain(`- delete     durable consumer ${topic}/retired`);
+    expect(result.stdout).toContain('1 to delete.');
+    expect(result.stdout).toContain('Dry run: nothing changed.');
+    expect(await adapter.planPrune(topic, ['billing'])).toHaveLength(1);
+    expect((await adapter.plan({ topic: `${topic}.billing.dlq` }))[0]?.action).toBe('create');
   });
 });
 

@@ -1,4 +1,4 @@
-/** `omniqueue provision` against the real RabbitMQ and NATS: plan first, idempotent, dry run changes nothing. */
+/** `omniqueue provision` against the real RabbitMQ and NATS: plan first, idempotent, dry run changes nothing; `--prune` refused on RabbitMQ, and its planning on the memory adapter. */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +9,11 @@ import { connect } from '@nats-io/transport-node';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { durableName, streamName } from '../adapters/nats/NatsAdapter.js';
+import { MemoryAdapter } from '../adapters/memory/MemoryAdapter.js';
 import { run, type CliIo } from '../runtime/cli/program.js';
+import { GroupInUseError } from '../runtime/errors.js';
+import { applyPrune, desiredRequests, formatPlan, planPrune, pruneScope } from '../runtime/provision/provisionTopology.js';
+import { loadTopology } from '../runtime/topology.js';
 import { AMQP_URL, deleteRabbitTopics, rabbitMissing } from './brokers/rabbitmq.js';
 import { NATS_SERVERS, natsMissing } from './brokers/nats.js';
 
@@ -79,10 +83,21 @@ describe.skipIf(rabbit !== undefined)(`provision on RabbitMQ${rabbit ? ` — ski
     }
   });
 
-  it('refuses --prune without touching anything', async () => {
+  it('refuses --prune (AMQP cannot list queues) without touching anything, not even the creates', async () => {
+    await deleteRabbitTopics([`prov_${suffix}`, `prov_${suffix}.billing.dlq`]);
     const result = await provision('--config', topologyFile('prune', `{ name: 'rabbitmq', url: ${JSON.stringify(AMQP_URL)} }`, 5), '--prune');
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('nothing was deleted');
+    expect(result.stderr).toContain("--prune is not supported by the 'rabbitmq' adapter: it cannot list the groups that exist on the broker");
+    expect(result.stderr).toContain('Nothing was deleted, nothing was changed');
+    expect(result.stdout).toBe('');
+    const connection = await amqp.connect(AMQP_URL);
+    try {
+      const channel = await connection.createChannel();
+      channel.on('error', () => undefined);
+      await expect(channel.checkQueue(`prov_${suffix}.billing`)).rejects.toThrow(/NOT_FOUND/);
+    } finally {
+      await connection.close();
+    }
   });
 });
 
@@ -112,5 +127,36 @@ describe.skipIf(nats !== undefined)(`provision on NATS JetStream${nats ? ` — s
     } finally {
       await connection.close();
     }
+  });
+});
+
+describe('prune on the memory adapter', () => {
+  it('plans and deletes only the undeclared groups of the declared topics; a group with a consumer is blocked', async () => {
+    const topology = await loadTopology(topologyFile('memory', `{ name: 'memory' }`, 5));
+    const adapter = new MemoryAdapter();
+    const topic = `prov_${suffix}`;
+    for (const request of desiredRequests(topology)) await adapter.ensure(request);
+    await adapter.ensure({ topic, group: 'gone' });
+    await adapter.ensure({ topic: 'elsewhere', group: 'stray' });
+    expect(pruneScope(topology)).toEqual([{ topic, keepGroups: ['billing'] }]);
+
+    const prunes = await planPrune(adapter, topology);
+    expect(prunes).toEqual([{ topic, group: 'gone', changes: [{ action: 'delete', resource: `group ${topic}/gone` }] }]);
+    expect(formatPlan('memory', [], prunes)).toContain(`  - delete     group ${topic}/gone`);
+    expect(await applyPrune(adapter, prunes)).toEqual({ deleted: 1, failures: [] });
+    expect(await planPrune(adapter, topology)).toEqual([]);
+    expect(await adapter.plan({ topic, group: 'billing' })).toEqual([
+      { action: 'unchanged', resource: `topic ${topic}` },
+      { action: 'unchanged', resource: `group ${topic}/billing` },
+    ]);
+    expect(await adapter.planPrune('elsewhere', [])).toHaveLength(1);
+
+    const consumption = await adapter.consume({ topic, group: 'busy', ensure: true, prefetch: 1, ordered: false }, () => undefined);
+    const [busy] = await planPrune(adapter, topology);
+    expect(busy?.blockedBy).toBe('1 consumer(s) connected');
+    const result = await applyPrune(adapter, [busy!]);
+    expect(result.failures[0]?.error).toBeInstanceOf(GroupInUseError);
+    await consumption.close();
+    await adapter.close();
   });
 });

@@ -13,8 +13,8 @@ import {
   type Message as RheaMessage,
   type Receiver,
 } from 'rhea-promise';
-import type { Adapter, AdapterFeatures, ConsumeRequest, Consumption, Delivery, DeliveryListener, EnsureRequest, TopologyChange, WireMessage } from '../../runtime/contract.js';
-import { ClosedError, ConfigError, ConnectionError, OmniQueueError, PublishError } from '../../runtime/errors.js';
+import type { Adapter, AdapterFeatures, ConsumeRequest, Consumption, Delivery, DeliveryListener, EnsureRequest, GroupPrune, TopologyChange, WireMessage } from '../../runtime/contract.js';
+import { ClosedError, ConfigError, ConnectionError, GroupInUseError, OmniQueueError, PublishError } from '../../runtime/errors.js';
 import { WireHeader } from '../../runtime/wire.js';
 import { ArtemisManagement } from './ArtemisManagement.js';
 import { fqqn, queueName } from './names.js';
@@ -157,6 +157,49 @@ export class ArtemisAdapter implements Adapter {
     }
     changes.push({ action: queue.found ? 'unchanged' : 'create', resource: `queue ${name} (multicast, durable) on address ${request.topic}` });
     return changes;
+  }
+
+  /**
+   * The durable queues bound to the topic's address that are not a kept group's queue (see
+   * {@link queueName}), read through the management address. Temporary and non-durable queues (a
+   * plain client's subscription) are left alone. A queue with consumers attached is blocked.
+   */
+  async planPrune(topic: string, keepGroups: readonly string[]): Promise<GroupPrune[]> {
+    const { management } = await this.#current(this.#timeoutMs());
+    const address = await management.attribute(`address.${topic}`, 'queueNames');
+    if (!address.found || !Array.isArray(address.value)) return [];
+    const keep = new Set(keepGroups.map((group) => queueName(topic, group)));
+    const prunes: GroupPrune[] = [];
+    for (const name of address.value.map(String)) {
+      if (keep.has(name)) continue;
+      const read = async (attribute: string): Promise<unknown> => (await management.attribute(`queue.${name}`, attribute)).value;
+      if ((await read('durable')) !== true || (await read('temporary')) === true) continue;
+      const consumers = Number(await read('consumerCount'));
+      const messages = Number(await read('messageCount'));
+      prunes.push({
+        topic,
+        group: name,
+        changes: [{ action: 'delete', resource: `queue ${name} (multicast, durable) on address ${topic}`, ...(messages > 0 ? { detail: `${messages} messages in it` } : {}) }],
+        ...(consumers > 0 ? { blockedBy: `${consumers} consumer(s) attached` } : {}),
+      });
+    }
+    return prunes;
+  }
+
+  /** Destroys queue `target.group` (its messages go with it) unless consumers are attached: then rejects with `GroupInUseError`. */
+  async prune(target: GroupPrune): Promise<void> {
+    const { management } = await this.#current(this.#timeoutMs());
+    const consumers = await management.attribute(`queue.${target.group}`, 'consumerCount');
+    if (!consumers.found) return;
+    if (Number(consumers.value) > 0) throw new GroupInUseError(`Artemis queue '${target.group}' has ${String(consumers.value)} consumer(s) attached.`);
+    const answer = await management.request({ _AMQ_ResourceName: 'broker', _AMQ_OperationName: 'destroyQueue' }, [target.group, false, false]);
+    if (answer.succeeded || !(await management.attribute(`queue.${target.group}`, 'consumerCount')).found) {
+      this.#ensured.delete(target.group);
+      return;
+    }
+    const reason = JSON.stringify(answer.body);
+    if (/consumer/i.test(reason)) throw new GroupInUseError(`Artemis refused to destroy queue '${target.group}': ${reason}`);
+    throw new ConnectionError(`Artemis: could not destroy queue '${target.group}': ${reason}`);
   }
 
   async send(message: WireMessage): Promise<void> {

@@ -1,7 +1,7 @@
 import kafkajs from 'kafkajs';
 import type { Admin, ConsumerConfig, ITopicConfig, KafkaConfig, LogEntry, Message as ProducerMessage, Producer, ProducerConfig } from 'kafkajs';
-import type { Adapter, AdapterFeatures, ConsumeRequest, Consumption, DeliveryListener, EnsureRequest, TopologyChange, WireMessage } from '../../runtime/contract.js';
-import { ClosedError, ConfigError, ConnectionError, OmniQueueError, PayloadTooLargeError, PublishError } from '../../runtime/errors.js';
+import type { Adapter, AdapterFeatures, ConsumeRequest, Consumption, DeliveryListener, EnsureRequest, GroupPrune, TopologyChange, WireMessage } from '../../runtime/contract.js';
+import { ClosedError, ConfigError, ConnectionError, GroupInUseError, OmniQueueError, PayloadTooLargeError, PublishError } from '../../runtime/errors.js';
 import { stderrLogger, type Logger } from '../../runtime/Logger.js';
 import { KafkaConsumption, KafkaHeader } from './KafkaConsumption.js';
 import { ProduceBatcher } from './ProduceBatcher.js';
@@ -224,6 +224,70 @@ export class KafkaAdapter implements Adapter {
     return [{ action: 'unchanged', resource: `${resource} (${have} partitions)` }];
   }
 
+  /**
+   * The consumer groups with committed offsets on `topic` that are not in `keepGroups`, each with its
+   * retry topic (see {@link retryTopicName}) when that exists. A group with members is blocked, and
+   * so is one that also has offsets on other topics: deleting it would drop those too.
+   */
+  async planPrune(topic: string, keepGroups: readonly string[]): Promise<GroupPrune[]> {
+    const { admin } = this.#ready();
+    const topics = new Set(await admin.listTopics());
+    if (!topics.has(topic)) return [];
+    const { groups } = await admin.listGroups();
+    const candidates = groups.map((group) => group.groupId).filter((group) => !keepGroups.includes(group));
+    const prunes: GroupPrune[] = [];
+    for (let i = 0; i < candidates.length; i += 32) {
+      const found = await Promise.all(candidates.slice(i, i + 32).map((group) => this.#prunable(admin, topics, topic, group)));
+      for (const prune of found) if (prune) prunes.push(prune);
+    }
+    return prunes;
+  }
+
+  async #prunable(admin: Admin, topics: ReadonlySet<string>, topic: string, group: string): Promise<GroupPrune | undefined> {
+    const offsets = await admin.fetchOffsets({ groupId: group });
+    const committed = offsets.filter((entry) => entry.partitions.some((partition) => partition.offset !== '-1')).map((entry) => entry.topic);
+    if (!committed.includes(topic)) return undefined;
+    const retryTopic = retryTopicName(topic, group);
+    const changes: TopologyChange[] = [{ action: 'delete', resource: `consumer group ${group} (offsets on ${topic})` }];
+    if (topics.has(retryTopic)) changes.push({ action: 'delete', resource: `topic ${retryTopic} (retry topic of group ${group})` });
+    const others = committed.filter((name) => name !== topic && name !== retryTopic);
+    const [description] = (await admin.describeGroups([group])).groups;
+    const members = description?.members.length ?? 0;
+    const blockedBy =
+      members > 0
+        ? `${members} consumer(s) connected (group state ${description!.state})`
+        : others.length > 0
+          ? `it also has offsets on ${others.join(', ')}, which deleting the group would drop`
+          : undefined;
+    return { topic, group, changes, ...(blockedBy === undefined ? {} : { blockedBy }) };
+  }
+
+  /**
+   * Deletes consumer group `target.group`, then its retry topic when `target` lists it. Rejects with
+   * `GroupInUseError` when the group has members (Kafka refuses NON_EMPTY_GROUP); the retry topic
+   * then stays too.
+   */
+  async prune(target: GroupPrune): Promise<void> {
+    const { admin } = this.#ready();
+    try {
+      await admin.deleteGroups([target.group]);
+    } catch (error) {
+      const types = groupErrorTypes(error);
+      if (types.includes('NON_EMPTY_GROUP')) throw new GroupInUseError(`Kafka consumer group '${target.group}' still has members: stop its consumers first.`, { cause: error });
+      if (!types.includes('GROUP_ID_NOT_FOUND')) throw new ConfigError(`Kafka could not delete consumer group '${target.group}': ${(error as Error).message}`, { cause: error });
+    }
+    const retryTopic = retryTopicName(target.topic, target.group);
+    if (!target.changes.some((change) => change.resource.startsWith(`topic ${retryTopic} `))) return;
+    if ((await admin.listTopics()).includes(retryTopic)) {
+      try {
+        await admin.deleteTopics({ topics: [retryTopic] });
+      } catch (error) {
+        if ((error as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw new ConfigError(`Kafka could not delete retry topic '${retryTopic}': ${(error as Error).message}`, { cause: error });
+      }
+    }
+    this.#createdTopics.delete(retryTopic);
+  }
+
   async #partitionCount(admin: Admin, topic: string): Promise<number> {
     const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
     return topics[0]?.partitions.length ?? 0;
@@ -350,6 +414,12 @@ export class KafkaAdapter implements Adapter {
     })();
     return this.#closing;
   }
+}
+
+/** The per-group error types of a failed `deleteGroups` (kafkajs' `KafkaJSDeleteGroupsError.groups`). */
+function groupErrorTypes(error: unknown): string[] {
+  const groups = (error as { groups?: { error?: { type?: string } }[] } | undefined)?.groups ?? [];
+  return groups.map((group) => group.error?.type ?? '');
 }
 
 interface ParsedCreateOptions {

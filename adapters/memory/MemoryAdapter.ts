@@ -1,5 +1,5 @@
-import type { Adapter, AdapterFeatures, ConsumeRequest, Consumption, Delivery, DeliveryListener, EnsureRequest, TopologyChange, WireMessage } from '../../runtime/contract.js';
-import { ClosedError } from '../../runtime/errors.js';
+import type { Adapter, AdapterFeatures, ConsumeRequest, Consumption, Delivery, DeliveryListener, EnsureRequest, GroupPrune, TopologyChange, WireMessage } from '../../runtime/contract.js';
+import { ClosedError, GroupInUseError } from '../../runtime/errors.js';
 
 /** Settings of the embedded broker. */
 export interface MemoryAdapterOptions {
@@ -275,6 +275,28 @@ export class MemoryAdapter implements Adapter {
     const changes: TopologyChange[] = [{ action: topic ? 'unchanged' : 'create', resource: `topic ${request.topic}` }];
     if (request.group !== undefined) changes.push({ action: topic?.groups.has(request.group) ? 'unchanged' : 'create', resource: `group ${request.topic}/${request.group}` });
     return changes;
+  }
+
+  /** The groups of `topic` in this adapter's world that are not in `keepGroups`; one with consumers is blocked. */
+  async planPrune(topic: string, keepGroups: readonly string[]): Promise<GroupPrune[]> {
+    const groups = this.#world.topics.get(topic)?.groups ?? new Map<string, Group>();
+    return [...groups]
+      .filter(([name]) => !keepGroups.includes(name))
+      .map(([name, group]) => ({
+        topic,
+        group: name,
+        changes: [{ action: 'delete' as const, resource: `group ${topic}/${name}`, ...(group.depth > 0 ? { detail: `${group.depth} messages waiting` } : {}) }],
+        ...(group.consumers.length > 0 ? { blockedBy: `${group.consumers.length} consumer(s) connected` } : {}),
+      }));
+  }
+
+  /** Deletes the group `target` names, with the messages it holds; rejects with `GroupInUseError` while it has consumers. */
+  async prune(target: GroupPrune): Promise<void> {
+    const groups = this.#world.topics.get(target.topic)?.groups;
+    const group = groups?.get(target.group);
+    if (!group) return;
+    if (group.consumers.length > 0) throw new GroupInUseError(`Group '${target.group}' of topic '${target.topic}' has ${group.consumers.length} consumer(s) connected.`);
+    groups!.delete(target.group);
   }
 
   async send(message: WireMessage): Promise<void> {

@@ -16,8 +16,8 @@ import {
   type JsMsg,
   type StreamConfig,
 } from '@nats-io/jetstream';
-import type { Adapter, AdapterFeatures, ConsumeRequest, Consumption, Delivery, DeliveryListener, EnsureRequest, TopologyChange, WireMessage } from '../../runtime/contract.js';
-import { ClosedError, ConfigError, ConnectionError, OmniQueueError, PayloadTooLargeError, PublishError, UnsupportedFeatureError } from '../../runtime/errors.js';
+import type { Adapter, AdapterFeatures, ConsumeRequest, Consumption, Delivery, DeliveryListener, EnsureRequest, GroupPrune, TopologyChange, WireMessage } from '../../runtime/contract.js';
+import { ClosedError, ConfigError, ConnectionError, GroupInUseError, OmniQueueError, PayloadTooLargeError, PublishError, UnsupportedFeatureError } from '../../runtime/errors.js';
 import { stderrLogger, type Logger } from '../../runtime/Logger.js';
 
 /** Settings of the NATS JetStream adapter. */
@@ -240,6 +240,51 @@ export class NatsAdapter implements Adapter {
       changes.push({ action: 'update', resource, detail: `max deliver ${info.config.max_deliver} → ${maxDeliver}, ack wait ${Number(info.config.ack_wait) / 1e6} → ${Number(ackWait) / 1e6} ms` });
     } else changes.push({ action: 'unchanged', resource });
     return changes;
+  }
+
+  /**
+   * The durable consumers on the topic's stream that no group of `keepGroups` maps to (see
+   * {@link durableName}). Ephemeral consumers are left alone. A consumer with pull requests waiting
+   * (a worker is attached; a stopped worker's pulls expire within 30 s) is blocked.
+   */
+  async planPrune(topic: string, keepGroups: readonly string[]): Promise<GroupPrune[]> {
+    const jsm = this.#manager();
+    const stream = streamName(topic);
+    const keep = new Set(keepGroups.map(durableName));
+    const prunes: GroupPrune[] = [];
+    try {
+      for await (const info of jsm.consumers.list(stream)) {
+        const durable = info.config.durable_name;
+        if (durable === undefined || keep.has(durable)) continue;
+        const pending = info.num_pending + info.num_ack_pending;
+        prunes.push({
+          topic,
+          group: durable,
+          changes: [{ action: 'delete', resource: `durable consumer ${stream}/${durable}`, ...(pending > 0 ? { detail: `${pending} messages not yet acknowledged` } : {}) }],
+          ...(info.num_waiting > 0 || info.push_bound === true ? { blockedBy: `a consumer is attached (${info.num_waiting} pull requests waiting)` } : {}),
+        });
+      }
+    } catch (error) {
+      if (isApiError(error, JetStreamApiCodes.StreamNotFound)) return [];
+      throw translate(error, `Cannot list the consumers of stream '${stream}'`);
+    }
+    return prunes;
+  }
+
+  /** Deletes the durable consumer `target.group` of the topic's stream; rejects with `GroupInUseError` while a consumer is attached. */
+  async prune(target: GroupPrune): Promise<void> {
+    const jsm = this.#manager();
+    const stream = streamName(target.topic);
+    try {
+      const info = await jsm.consumers.info(stream, target.group);
+      if (info.num_waiting > 0 || info.push_bound === true) {
+        throw new GroupInUseError(`Durable consumer '${target.group}' of stream '${stream}' has a consumer attached (${info.num_waiting} pull requests waiting).`);
+      }
+      await jsm.consumers.delete(stream, target.group);
+    } catch (error) {
+      if (isApiError(error, JetStreamApiCodes.ConsumerNotFound) || isApiError(error, JetStreamApiCodes.StreamNotFound)) return;
+      throw translate(error, `Cannot delete the consumer '${target.group}' of stream '${stream}'`);
+    }
   }
 
   async send(message: WireMessage): Promise<void> {

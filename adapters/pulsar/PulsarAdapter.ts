@@ -1,4 +1,4 @@
-import type { Adapter, AdapterFeatures, ConsumeRequest, Consumption, DeliveryListener, EnsureRequest, TopologyChange, WireMessage } from '../../runtime/contract.js';
+import type { Adapter, AdapterFeatures, ConsumeRequest, Consumption, DeliveryListener, EnsureRequest, GroupPrune, TopologyChange, WireMessage } from '../../runtime/contract.js';
 import { ClosedError, ConfigError, PayloadTooLargeError } from '../../runtime/errors.js';
 import { PulsarAdmin } from './PulsarAdmin.js';
 import { PulsarConsumption, type PulsarConsumerMessage } from './PulsarConsumption.js';
@@ -112,6 +112,41 @@ export class PulsarAdapter implements Adapter {
       changes.push({ action: subscriptions?.includes(request.group) ? 'unchanged' : 'create', resource: `subscription ${request.group} on ${topic}` });
     }
     return changes;
+  }
+
+  /**
+   * The durable subscriptions of the topic that are not in `keepGroups`, read through the admin REST
+   * API (GET `…/stats`), each with the group's retry topic `<topic>-<group>-RETRY` when it exists.
+   * Non-durable subscriptions (readers) are left alone. A subscription with consumers connected is
+   * blocked.
+   */
+  async planPrune(topic: string, keepGroups: readonly string[]): Promise<GroupPrune[]> {
+    if (this.#closed) throw new ClosedError('The Pulsar adapter');
+    const stats = await this.#admin.topicStats(topic);
+    const prunes: GroupPrune[] = [];
+    for (const subscription of stats?.subscriptions ?? []) {
+      if (!subscription.durable || keepGroups.includes(subscription.name)) continue;
+      const changes: TopologyChange[] = [
+        { action: 'delete', resource: `subscription ${subscription.name} on ${persistentTopic(this.#where, topic)}`, ...(subscription.backlog > 0 ? { detail: `${subscription.backlog} messages not yet acknowledged` } : {}) },
+      ];
+      const retryTopic = retryTopicName(topic, subscription.name);
+      const retry = await this.#admin.topicStats(retryTopic);
+      if (retry) changes.push({ action: 'delete', resource: `topic ${persistentTopic(this.#where, retryTopic)} (retry topic of subscription ${subscription.name})` });
+      const busy = subscription.consumers + (retry?.subscriptions.reduce((sum, sub) => sum + sub.consumers, 0) ?? 0);
+      prunes.push({ topic, group: subscription.name, changes, ...(busy > 0 ? { blockedBy: `${busy} consumer(s) connected` } : {}) });
+    }
+    return prunes;
+  }
+
+  /**
+   * Deletes subscription `target.group` (unforced: Pulsar refuses while consumers are connected,
+   * which rejects with `GroupInUseError`), then its retry topic when `target` lists it.
+   */
+  async prune(target: GroupPrune): Promise<void> {
+    if (this.#closed) throw new ClosedError('The Pulsar adapter');
+    await this.#admin.deleteSubscription(target.topic, target.group);
+    const retryTopic = retryTopicName(target.topic, target.group);
+    if (target.changes.some((change) => change.resource.startsWith(`topic ${persistentTopic(this.#where, retryTopic)} `))) await this.#admin.deleteTopic(retryTopic);
   }
 
   async send(message: WireMessage): Promise<void> {

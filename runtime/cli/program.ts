@@ -135,12 +135,12 @@ export function createProgram(io: CliIo = { stdout: process.stdout, stderr: proc
     .description(
       'Create or update, on the topology\'s broker, what its groups need: topics, groups (queues, consumer groups, ' +
         'durable consumers, subscriptions) with settings derived from each retry policy, and every dead-letter topic. ' +
-        'Prints the plan (create / update / unchanged) before acting. Idempotent; never deletes anything.',
+        'Prints the plan (create / update / unchanged / delete) before acting. Idempotent; never deletes anything without --prune.',
     )
     .option('-c, --config <file>', 'topology file', 'omniqueue.config.ts')
     .option('--dry-run', 'print the plan and change nothing')
-    .option('--prune', 'also delete what the topology no longer names (not implemented yet: refuses)')
-    .addHelpText('after', '\nExamples:\n  $ omniqueue provision --config omniqueue.config.ts --dry-run\n  $ omniqueue provision\n')
+    .option('--prune', 'also delete, on each declared topic, the groups the topology does not declare (adapters that cannot list groups refuse, changing nothing)')
+    .addHelpText('after', '\nExamples:\n  $ omniqueue provision --config omniqueue.config.ts --dry-run\n  $ omniqueue provision\n  $ omniqueue provision --prune --dry-run\n')
     .action(async (options: ProvisionCommandOptions, command: Command) => {
       exitCode = await runProvision({ ...options, configGiven: command.getOptionValueSource('config') === 'cli' }, io);
     });

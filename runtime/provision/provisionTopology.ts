@@ -1,5 +1,6 @@
 import { DEAD_LETTER_GROUP, deadLetterTopicOf } from '../Broker.js';
-import type { Adapter, EnsureRequest, TopologyChange } from '../contract.js';
+import type { Adapter, EnsureRequest, GroupPrune, TopologyChange } from '../contract.js';
+import { UnsupportedFeatureError } from '../errors.js';
 import { resolveRetryPolicy } from '../pipeline/retry.js';
 import type { LoadedTopology } from '../topology.js';
 
@@ -42,10 +43,65 @@ export async function applyPlan(adapter: Adapter, steps: readonly ProvisionStep[
   return applied;
 }
 
-/** The plan as text, one resource a line: `+ create`, `~ update`, `= unchanged`, `? ensure` (adapter cannot tell). */
-export function formatPlan(adapterName: string, steps: readonly ProvisionStep[]): string {
+/**
+ * Where `--prune` looks: every topic the topology file declares under `topics`, each with the groups
+ * the topology keeps on it (its declared groups, plus the reserved dead-letter group when the topic
+ * is also some group's dead-letter topic). Dead-letter topics the topology only derives are not in
+ * scope: tools that read dead letters keep their groups there.
+ */
+export function pruneScope(topology: LoadedTopology): { readonly topic: string; readonly keepGroups: readonly string[] }[] {
+  const requests = desiredRequests(topology);
+  return Object.keys(topology.config.topics).map((topic) => ({
+    topic,
+    keepGroups: [...new Set(requests.filter((request) => request.topic === topic && request.group !== undefined).map((request) => request.group!))],
+  }));
+}
+
+/** Asks the adapter which undeclared groups of the declared topics `--prune` would delete; changes nothing. */
+export async function planPrune(adapter: Adapter, topology: LoadedTopology): Promise<GroupPrune[]> {
+  if (!adapter.planPrune) throw new UnsupportedFeatureError(adapter.name, 'pruning (it cannot list the groups that exist on the broker)');
+  const prunes: GroupPrune[] = [];
+  for (const { topic, keepGroups } of pruneScope(topology)) prunes.push(...(await adapter.planPrune(topic, keepGroups)));
+  return prunes;
+}
+
+/** One group `applyPrune` could not delete, and why. */
+export interface PruneFailure {
+  /** The group that is still there. */
+  readonly target: GroupPrune;
+  /** Why (`GroupInUseError` when consumers connected after the plan was made). */
+  readonly error: unknown;
+}
+
+/**
+ * Deletes every planned group, each on its own: a failure is recorded and the others go on (each
+ * deletion is independent and idempotent, so running again after fixing the cause finishes the job).
+ */
+export async function applyPrune(adapter: Adapter, prunes: readonly GroupPrune[]): Promise<{ readonly deleted: number; readonly failures: readonly PruneFailure[] }> {
+  if (prunes.length > 0 && !adapter.prune) throw new UnsupportedFeatureError(adapter.name, 'pruning');
+  let deleted = 0;
+  const failures: PruneFailure[] = [];
+  for (const target of prunes) {
+    try {
+      await adapter.prune!(target);
+      deleted++;
+    } catch (error) {
+      failures.push({ target, error });
+    }
+  }
+  return { deleted, failures };
+}
+
+/**
+ * The plan as text, one resource a line: `+ create`, `~ update`, `= unchanged`, `? ensure` (adapter
+ * cannot tell) and, with `prunes`, `- delete` (or `! blocked` for a group that cannot be deleted now).
+ */
+export function formatPlan(adapterName: string, steps: readonly ProvisionStep[], prunes?: readonly GroupPrune[]): string {
   const lines = [`Plan for ${adapterName}:`];
-  const counts = { create: 0, update: 0, unchanged: 0, unknown: 0 };
+  const counts = { create: 0, update: 0, unchanged: 0, delete: 0, unknown: 0, blocked: 0 };
+  const line = (mark: string, action: string, resource: string, detail: string | undefined): void => {
+    lines.push(`  ${mark} ${action.padEnd(10)} ${resource}${detail ? `  (${detail})` : ''}`);
+  };
   for (const step of steps) {
     const target = `${step.request.topic}${step.request.group ? ` / ${step.request.group}` : ''}`;
     if (!step.changes) {
@@ -55,10 +111,22 @@ export function formatPlan(adapterName: string, steps: readonly ProvisionStep[])
     }
     for (const change of step.changes) {
       counts[change.action]++;
-      const mark = change.action === 'create' ? '+' : change.action === 'update' ? '~' : '=';
-      lines.push(`  ${mark} ${change.action.padEnd(10)} ${change.resource}${change.detail ? `  (${change.detail})` : ''}`);
+      line(MARKS[change.action], change.action, change.resource, change.detail);
     }
   }
-  lines.push(`${counts.create} to create, ${counts.update} to update, ${counts.unchanged} unchanged${counts.unknown ? `, ${counts.unknown} to ensure` : ''}.`);
+  for (const prune of prunes ?? []) {
+    if (prune.blockedBy !== undefined) counts.blocked++;
+    for (const change of prune.changes) {
+      if (prune.blockedBy !== undefined) line('!', 'blocked', change.resource, `not deleted: ${prune.blockedBy}`);
+      else {
+        counts.delete++;
+        line('-', 'delete', change.resource, change.detail);
+      }
+    }
+  }
+  const pruned = prunes ? `, ${counts.delete} to delete${counts.blocked ? `, ${counts.blocked} group${counts.blocked === 1 ? '' : 's'} blocked` : ''}` : '';
+  lines.push(`${counts.create} to create, ${counts.update} to update, ${counts.unchanged} unchanged${pruned}${counts.unknown ? `, ${counts.unknown} to ensure` : ''}.`);
   return lines.join('\n');
 }
+
+const MARKS: Readonly<Record<TopologyChange['action'], string>> = { create: '+', update: '~', unchanged: '=', delete: '-' };

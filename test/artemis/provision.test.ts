@@ -1,7 +1,8 @@
 /**
  * Provisioning on the real Artemis: `plan()` reads the broker through the management address and
  * changes nothing; it says `create` before `ensure` and `unchanged` after. Then the same through
- * `omniqueue provision` (dry run, apply, idempotent re-run) on a topology file.
+ * `omniqueue provision` (dry run, apply, idempotent re-run) on a topology file, and `--prune`, which
+ * destroys the undeclared queues of a declared topic's address, and nothing else.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,7 +15,7 @@ import { ArtemisAdapter } from '../../adapters/artemis/ArtemisAdapter.js';
 import { ArtemisManagement } from '../../adapters/artemis/ArtemisManagement.js';
 import { queueName } from '../../adapters/artemis/names.js';
 import { run as runCli, type CliIo } from '../../runtime/cli/program.js';
-import { ConfigError } from '../../runtime/errors.js';
+import { ConfigError, GroupInUseError } from '../../runtime/errors.js';
 import { ARTEMIS, artemisMissing } from '../brokers/artemis.js';
 import { holdFileLock } from '../brokers/rabbitmq.js';
 import { ARTEMIS_LOCK } from './artemisLock.js';
@@ -149,5 +150,50 @@ describe.skipIf(missing !== undefined)(`artemis provisioning${missing ? ` — sk
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toContain('0 to create, 0 to update, 4 unchanged.');
     expect(again.stdout).toContain('Applied 0 of 2 resource sets.');
+  });
+
+  it('omniqueue provision --prune: plans and destroys the undeclared queue only, idempotently; a queue with a consumer blocks the run', async () => {
+    const topic = `artemis_prune_${run}`;
+    const other = `artemis_prune_other_${run}`;
+    const [alpha, beta, gamma, stray, busy] = [queueName(topic, 'alpha'), queueName(topic, 'beta'), queueName(topic, 'gamma'), queueName(other, 'stray'), queueName(topic, 'busy')];
+    queues.push(alpha, beta, gamma, stray, busy, queueName(`${topic}.alpha.dlq`, 'dlq'), queueName(`${topic}.beta.dlq`, 'dlq'));
+    const config = join(dir, 'artemis-prune.config.ts');
+    writeFileSync(
+      config,
+      `export default { adapter: { name: 'artemis', ...${JSON.stringify(ARTEMIS)} }, topics: { ${JSON.stringify(topic)}: { groups: { alpha: { handler: './noop.ts' }, beta: { handler: './noop.ts' } } } } };\n`,
+    );
+    expect((await provision('--config', config)).code).toBe(0);
+    await adapter.ensure({ topic, group: 'gamma' });
+    await adapter.ensure({ topic: other, group: 'stray' });
+    const empty = { messageCount: 0, deliveringCount: 0 };
+
+    const dry = await provision('--config', config, '--prune', '--dry-run');
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain(`- delete     queue ${gamma} (multicast, durable) on address ${topic}`);
+    expect(dry.stdout.match(/- delete/g)).toHaveLength(1);
+    expect(dry.stdout).toContain('Dry run: nothing changed.');
+    expect(await queueStats(gamma)).toEqual(empty);
+
+    const applied = await provision('--config', config, '--prune');
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(applied.stdout).toContain('Deleted 1 of 1 groups.');
+    expect(await queueStats(gamma)).toBeUndefined();
+    for (const kept of [alpha, beta, stray, queueName(`${topic}.alpha.dlq`, 'dlq'), queueName(`${topic}.beta.dlq`, 'dlq')]) expect(await queueStats(kept)).toEqual(empty);
+
+    const again = await provision('--config', config, '--prune');
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain('0 to create, 0 to update, 8 unchanged, 0 to delete.');
+
+    const consumption = await adapter.consume({ topic, group: 'busy', ensure: true, prefetch: 1, ordered: false }, () => undefined);
+    try {
+      const blocked = await provision('--config', config, '--prune');
+      expect(blocked.code).toBe(1);
+      expect(blocked.stdout).toContain(`! blocked    queue ${busy} (multicast, durable) on address ${topic}`);
+      expect(blocked.stderr).toContain('Nothing was deleted, nothing was changed.');
+      await expect(adapter.prune({ topic, group: busy, changes: [] })).rejects.toBeInstanceOf(GroupInUseError);
+      expect(await queueStats(busy)).toEqual(empty);
+    } finally {
+      await consumption.close();
+    }
   });
 });

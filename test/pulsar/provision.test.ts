@@ -1,7 +1,8 @@
 /**
  * Provisioning on the real Pulsar: `plan()` reads the admin REST API and changes nothing; it says
  * `create` before `ensure` and `unchanged` after. Then the same through `omniqueue provision`
- * (dry run, apply, idempotent re-run) on a topology file.
+ * (dry run, apply, idempotent re-run) on a topology file, and `--prune`, which deletes the
+ * undeclared subscriptions of a declared topic with their retry topics, and nothing else.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PulsarAdapter } from '../../adapters/pulsar/PulsarAdapter.js';
+import { retryTopicName } from '../../adapters/pulsar/topicNames.js';
 import { run as runCli, type CliIo } from '../../runtime/cli/program.js';
 import { holdFileLock } from '../brokers/rabbitmq.js';
 import { PULSAR_LOCK, pulsarAvailable } from '../brokers/pulsar.js';
@@ -128,5 +130,62 @@ describe.skipIf(!url)('pulsar provisioning', () => {
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toContain('0 to create, 0 to update, 4 unchanged.');
     expect(again.stdout).toContain('Applied 0 of 2 resource sets.');
+  });
+
+  it('omniqueue provision --prune: plans and deletes the undeclared subscription and its retry topic only, idempotently', async () => {
+    const topic = `pulsar_prune_${run}`;
+    const other = `pulsar_prune_other_${run}`;
+    topics.push(topic, other, `${topic}.alpha.dlq`, `${topic}.beta.dlq`, retryTopicName(topic, 'gamma'));
+    const config = join(dir, 'pulsar-prune.config.ts');
+    writeFileSync(
+      config,
+      `export default { adapter: { name: 'pulsar', url: ${JSON.stringify(url)} }, topics: { ${JSON.stringify(topic)}: { groups: { alpha: { handler: './noop.ts' }, beta: { handler: './noop.ts' } } } } };\n`,
+    );
+    expect((await provision('--config', config)).code).toBe(0);
+    await adapter.ensure({ topic, group: 'gamma' });
+    await adapter.ensure({ topic: retryTopicName(topic, 'gamma'), group: 'gamma' });
+    await adapter.ensure({ topic: other, group: 'stray' });
+    const sorted = async (name: string) => {
+      const subscriptions = await subscriptionsOf(name);
+      return Array.isArray(subscriptions) ? subscriptions.sort() : subscriptions;
+    };
+
+    const dry = await provision('--config', config, '--prune', '--dry-run');
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain(`- delete     subscription gamma on ${full(topic)}`);
+    expect(dry.stdout).toContain(`- delete     topic ${full(retryTopicName(topic, 'gamma'))} (retry topic of subscription gamma)`);
+    expect(dry.stdout.match(/- delete/g)).toHaveLength(2);
+    expect(dry.stdout).toContain('Dry run: nothing changed.');
+    expect(await sorted(topic)).toEqual(['alpha', 'beta', 'gamma']);
+
+    const applied = await provision('--config', config, '--prune');
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(applied.stdout).toContain('Deleted 1 of 1 groups.');
+    expect(await sorted(topic)).toEqual(['alpha', 'beta']);
+    expect(await subscriptionsOf(retryTopicName(topic, 'gamma'))).toBe(404);
+    expect(await subscriptionsOf(`${topic}.alpha.dlq`)).toEqual(['dlq']);
+    expect(await subscriptionsOf(`${topic}.beta.dlq`)).toEqual(['dlq']);
+    expect(await subscriptionsOf(other)).toEqual(['stray']);
+
+    const again = await provision('--config', config, '--prune');
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain('0 to create, 0 to update, 8 unchanged, 0 to delete.');
+  });
+
+  it('a subscription with a consumer connected blocks --prune: nothing changes', async () => {
+    const topic = `pulsar_prune_busy_${run}`;
+    topics.push(topic, retryTopicName(topic, 'busy'), `${topic}.keep.dlq`);
+    const config = join(dir, 'pulsar-busy.config.ts');
+    writeFileSync(config, `export default { adapter: { name: 'pulsar', url: ${JSON.stringify(url)} }, topics: { ${JSON.stringify(topic)}: { groups: { keep: { handler: './noop.ts' } } } } };\n`);
+    const consumption = await adapter.consume({ topic, group: 'busy', ensure: true, prefetch: 1, ordered: false }, () => undefined);
+    try {
+      const result = await provision('--config', config, '--prune');
+      expect(result.code).toBe(1);
+      expect(result.stdout).toContain(`! blocked    subscription busy on ${full(topic)}`);
+      expect(result.stderr).toContain('Nothing was deleted, nothing was changed.');
+      expect(await subscriptionsOf(topic)).toEqual(['busy']);
+    } finally {
+      await consumption.close();
+    }
   });
 });
