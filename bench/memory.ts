@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { MemoryAdapter } from '../adapters/memory/MemoryAdapter.js';
 import { Broker } from '../runtime/Broker.js';
 import { silentLogger } from '../runtime/Logger.js';
-import { quantile, type BenchRow } from './stats.js';
+import { alternate, benchRounds, median, medianRow, type BenchRow, type TimedRun } from './stats.js';
 
 /** Most messages published but not yet handled: the producer waits beyond it, as behind a broker's flow control. */
 const WINDOW = 5_000;
@@ -17,9 +17,32 @@ export interface MemoryBenchOptions {
   readonly messages?: number;
   /** Round trips for the latency run. */
   readonly pings?: number;
+  /** Alternated rounds per scenario; the table shows medians. Default `BENCH_ROUNDS` or 3. */
+  readonly rounds?: number;
 }
 
-async function throughput(broker: Broker, messages: number, concurrency: number): Promise<{ rate: number; latencies: Float64Array }> {
+/** A timed run with the process CPU time (user + system, every thread) it took per message. */
+interface CpuTimedRun extends TimedRun {
+  readonly cpuMicrosPerMessage: number;
+}
+
+/**
+ * Runs `run` and adds its CPU time per message: on a machine shared with other jobs, CPU time moves
+ * far less from run to run than msg/s does.
+ */
+async function measuringCpu(messages: number, run: () => Promise<TimedRun>): Promise<CpuTimedRun> {
+  const before = process.cpuUsage();
+  const timed = await run();
+  const used = process.cpuUsage(before);
+  return { ...timed, cpuMicrosPerMessage: (used.user + used.system) / messages };
+}
+
+/** A row's note with the median CPU time per message of its runs. */
+function cpuNote(note: string, runs: readonly CpuTimedRun[]): string {
+  return `${note}; CPU ${median(runs.map((run) => run.cpuMicrosPerMessage)).toFixed(2)} µs/msg`;
+}
+
+async function throughput(broker: Broker, messages: number, concurrency: number): Promise<TimedRun> {
   await broker.init();
   const latencies = new Float64Array(messages);
   let handled = 0;
@@ -53,7 +76,7 @@ async function throughput(broker: Broker, messages: number, concurrency: number)
   return { rate, latencies };
 }
 
-async function pingPong(broker: Broker, pings: number): Promise<{ rate: number; latencies: Float64Array }> {
+async function pingPong(broker: Broker, pings: number): Promise<TimedRun> {
   await broker.init();
   const latencies = new Float64Array(pings);
   let resolveOne!: () => void;
@@ -73,7 +96,7 @@ async function pingPong(broker: Broker, pings: number): Promise<{ rate: number; 
   return { rate, latencies };
 }
 
-async function rawEmitter(messages: number): Promise<{ rate: number; latencies: Float64Array }> {
+async function rawEmitter(messages: number): Promise<TimedRun> {
   const emitter = new EventEmitter();
   const latencies = new Float64Array(messages);
   let handled = 0;
@@ -94,25 +117,28 @@ async function rawEmitter(messages: number): Promise<{ rate: number; latencies: 
   return { rate: messages / ((performance.now() - started) / 1000), latencies };
 }
 
-/** The embedded broker, end to end (publish → handler → ack), beside an in-process baseline. */
+/**
+ * The embedded broker, end to end (publish → handler → ack), beside an in-process baseline. Every
+ * scenario runs `rounds` times in an order that alternates from round to round; the table gives
+ * medians, and the note adds the median CPU time per message and lists every run.
+ */
 export async function runMemoryBench(options: MemoryBenchOptions = {}): Promise<BenchRow[]> {
   const messages = options.messages ?? 200_000;
   const pings = options.pings ?? 20_000;
-  const rows: BenchRow[] = [];
+  const rounds = options.rounds ?? benchRounds();
   const scenario = 'memory publish→handle→ack';
 
-  const raw = await rawEmitter(messages);
-  rows.push({ name: scenario, client: 'raw (EventEmitter + JSON)', throughput: raw.rate, p50Ms: quantile(raw.latencies, 0.5), p99Ms: quantile(raw.latencies, 0.99), note: 'in-process floor: serialise, emit, parse' });
-
-  const variants: { client: string; adapter: () => MemoryAdapter; tracing: boolean; note: string }[] = [
-    { client: 'omniqueue (defaults)', adapter: () => new MemoryAdapter(), tracing: true, note: 'JSON copy per message, OTel API (no SDK), metrics' },
-    { client: 'omniqueue (passThrough, no tracing)', adapter: () => new MemoryAdapter({ passThrough: true }), tracing: false, note: 'body object handed over, no span objects' },
+  const runs = await alternate(rounds, {
+    raw: () => measuringCpu(messages, () => rawEmitter(messages)),
+    defaults: () => measuringCpu(messages, () => throughput(new Broker(new MemoryAdapter(), { logger: silentLogger }), messages, 64)),
+    passThrough: () =>
+      measuringCpu(messages, () => throughput(new Broker(new MemoryAdapter({ passThrough: true }), { logger: silentLogger, tracing: false }), messages, 64)),
+  });
+  const pingRuns = await alternate(rounds, { ping: () => measuringCpu(pings, () => pingPong(new Broker(new MemoryAdapter(), { logger: silentLogger }), pings)) });
+  return [
+    medianRow(scenario, 'raw (EventEmitter + JSON)', runs.raw!, undefined, cpuNote('in-process floor: serialise, emit, parse', runs.raw!)),
+    medianRow(scenario, 'omniqueue (defaults)', runs.defaults!, runs.raw, cpuNote('JSON copy per message, OTel API (no SDK), metrics', runs.defaults!)),
+    medianRow(scenario, 'omniqueue (passThrough, no tracing)', runs.passThrough!, runs.raw, cpuNote('body object handed over, no span objects', runs.passThrough!)),
+    medianRow('memory round trip, one at a time', 'omniqueue (defaults)', pingRuns.ping!, undefined, cpuNote('latency of an unloaded publish→handler', pingRuns.ping!)),
   ];
-  for (const variant of variants) {
-    const run = await throughput(new Broker(variant.adapter(), { logger: silentLogger, tracing: variant.tracing }), messages, 64);
-    rows.push({ name: scenario, client: variant.client, throughput: run.rate, p50Ms: quantile(run.latencies, 0.5), p99Ms: quantile(run.latencies, 0.99), ratio: run.rate / raw.rate, note: variant.note });
-  }
-  const ping = await pingPong(new Broker(new MemoryAdapter(), { logger: silentLogger }), pings);
-  rows.push({ name: 'memory round trip, one at a time', client: 'omniqueue (defaults)', throughput: ping.rate, p50Ms: quantile(ping.latencies, 0.5), p99Ms: quantile(ping.latencies, 0.99), note: 'latency of an unloaded publish→handler' });
-  return rows;
 }

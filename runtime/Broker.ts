@@ -74,6 +74,8 @@ export function deadLetterTopicOf(topic: string, group: string): string {
 }
 
 const DEFAULT_CONCURRENCY = 16;
+/** The options of a `publish` called without any, shared. */
+const NO_PUBLISH_OPTIONS: PublishOptions = Object.freeze({});
 
 /**
  * The broker API of the OmniQueue book: `init`, `publish`, `subscribe`, `close`, over any adapter.
@@ -87,7 +89,10 @@ export class Broker implements AsyncDisposable {
   readonly #tracing: Tracing | undefined;
   readonly #retryDefaults: Partial<RetryPolicy> | undefined;
   readonly #subscriptions = new Set<SubscriptionRunner>();
-  readonly #pendingPublishes = new Set<Promise<unknown>>();
+  /** Publishes whose send has not settled yet: `close` waits for them (a count, no per-publish set entry). */
+  #publishesUnderWay = 0;
+  /** Ends `close`'s wait once the last publish under way has settled. */
+  #publishesSettled: (() => void) | undefined;
   readonly #ensured = new Set<string>();
   #replies: ReplyInbox | undefined;
   #state: 'new' | 'initializing' | 'ready' | 'closing' | 'closed' = 'new';
@@ -135,7 +140,7 @@ export class Broker implements AsyncDisposable {
    * (confirm, acks=all, PubAck …); rejects with a typed error otherwise. Every group of the topic
    * gets a copy.
    */
-  publish<T>(topic: string, message: PublishInput<T>, options: PublishOptions = {}): Promise<PublishReceipt> {
+  publish<T>(topic: string, message: PublishInput<T>, options: PublishOptions = NO_PUBLISH_OPTIONS): Promise<PublishReceipt> {
     return this.#publish(topic, message, options, undefined);
   }
 
@@ -190,7 +195,7 @@ export class Broker implements AsyncDisposable {
     const wire = new OutgoingMessage(id, topic, message.key, headers, message.body, Date.now(), delayMs);
     const span = this.#tracing?.active ? this.#tracing.startPublish(topic, id, headers) : undefined;
     const sent = options.ensure ? this.#ensure(topic, undefined, options.createOptions).then(() => this.#adapter.send(wire)) : this.#adapter.send(wire);
-    this.#pendingPublishes.add(sent);
+    this.#publishesUnderWay++;
     try {
       await sent;
       if (span) this.#tracing!.end(span);
@@ -198,7 +203,7 @@ export class Broker implements AsyncDisposable {
       if (span) this.#tracing!.end(span, error);
       throw error;
     } finally {
-      this.#pendingPublishes.delete(sent);
+      if (--this.#publishesUnderWay === 0) this.#publishesSettled?.();
     }
     this.#metrics.published(topic);
     return { id };
@@ -259,7 +264,7 @@ export class Broker implements AsyncDisposable {
       this.#state = 'closing';
       this.#replies?.closeAll();
       await Promise.allSettled([...this.#subscriptions].map((subscription) => subscription.close(options)));
-      await Promise.allSettled([...this.#pendingPublishes]);
+      if (this.#publishesUnderWay > 0) await new Promise<void>((resolve) => (this.#publishesSettled = resolve));
       await this.#adapter.close();
       this.#state = 'closed';
     })();

@@ -45,6 +45,19 @@ export interface MessagePipelineSettings<T> extends PipelineSettings<T> {
   readonly newId: () => string;
 }
 
+/** One handler run: its verdict, the error it threw, and the settlement it started through `msg.ack()`/`msg.nack()`, if any. */
+interface HandlerRun {
+  readonly verdict: Verdict;
+  readonly error: unknown;
+  readonly earlyOutcome: Promise<Outcome> | undefined;
+}
+
+/** The run of a handler that returned nothing (or `ACK`) and did not settle through the message: the common case, shared. */
+const ACKED_RUN: HandlerRun = Object.freeze({ verdict: ACK, error: undefined, earlyOutcome: undefined });
+
+/** A process span and the context the handler runs in. */
+type TracedRun = ReturnType<Tracing['startProcess']>;
+
 /** Reason of a payload that could not be decoded; its dead letter is typed as bytes so any reader can open it. */
 const DECODE_FAILED = 'decode-failed';
 const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
@@ -62,24 +75,38 @@ const DEFAULT_IDEMPOTENCY_LEASE_MS = 5 * 60 * 1000;
  * `newId`, so its bundle does not carry the UUID generator.
  */
 export class MessagePipeline<T = unknown> implements EarlySettler {
-  constructor(private readonly settings: MessagePipelineSettings<T>) {}
+  /** The metrics sink, unless it records nothing: then no timing is taken and no sink is called. */
+  readonly #metrics: MetricsSink | undefined;
+
+  constructor(private readonly settings: MessagePipelineSettings<T>) {
+    this.#metrics = settings.metrics?.recording === false ? undefined : settings.metrics;
+  }
 
   /** Processes one delivery to its settlement. */
-  async process(delivery: Delivery): Promise<void> {
-    const { settings } = this;
+  process(delivery: Delivery): Promise<void> {
+    const metrics = this.#metrics;
+    return metrics ? this.#processMeasured(delivery, metrics) : this.#process(delivery).then(ignoreOutcome, this.#settlementFailed);
+  }
+
+  async #processMeasured(delivery: Delivery, metrics: MetricsSink): Promise<void> {
+    const { topic, group } = this.settings;
     const started = performance.now();
-    settings.metrics?.inFlight(settings.topic, settings.group, 1);
+    metrics.inFlight(topic, group, 1);
     let outcome: Outcome = 'acked';
     try {
       outcome = await this.#process(delivery);
     } catch (error) {
       outcome = 'retried';
-      settings.logger.error({ topic: settings.topic, group: settings.group, err: describe(error) }, 'settlement failed; the broker will redeliver');
+      this.#settlementFailed(error);
     } finally {
-      settings.metrics?.inFlight(settings.topic, settings.group, -1);
-      settings.metrics?.settled(settings.topic, settings.group, outcome, performance.now() - started);
+      metrics.inFlight(topic, group, -1);
+      metrics.settled(topic, group, outcome, performance.now() - started);
     }
   }
+
+  readonly #settlementFailed = (error: unknown): void => {
+    this.settings.logger.error({ topic: this.settings.topic, group: this.settings.group, err: describe(error) }, 'settlement failed; the broker will redeliver');
+  };
 
   async #process(delivery: Delivery): Promise<Outcome> {
     const { settings } = this;
@@ -124,8 +151,10 @@ export class MessagePipeline<T = unknown> implements EarlySettler {
     const visibleHeaders = userHeaders(headers);
 
     for (let attempt = delivery.attempt; ; attempt++) {
-      const { verdict, error, settled } = await this.#run(delivery, id, body as T, visibleHeaders, publishedAt, contentType, attempt);
-      if (settled) return settled;
+      let run = this.#run(delivery, id, body as T, visibleHeaders, publishedAt, contentType, attempt);
+      if (run instanceof Promise) run = await run;
+      const { verdict, error, earlyOutcome } = run;
+      if (earlyOutcome) return await earlyOutcome;
       if (verdict.kind === 'ack') {
         await delivery.ack();
         if (idempotencyKey) await settings.idempotency!.store.complete(idempotencyKey, settings.idempotency!.ttlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS);
@@ -139,14 +168,17 @@ export class MessagePipeline<T = unknown> implements EarlySettler {
         await delivery.nack(delayMs);
         return 'retried';
       }
-      settings.metrics?.settled(settings.topic, settings.group, 'retried', 0);
+      this.#metrics?.settled(settings.topic, settings.group, 'retried', 0);
       await sleep(delayMs);
       if (idempotencyKey) await settings.idempotency!.store.claim(idempotencyKey, settings.idempotency!.leaseMs ?? DEFAULT_IDEMPOTENCY_LEASE_MS);
     }
   }
 
-  /** Runs the handler once; `settled` is set when the handler settled through `msg.ack()`/`msg.nack()`. */
-  async #run(
+  /**
+   * Runs the handler once. The run is synchronous when the handler is, so a synchronous verdict
+   * costs no promise; an asynchronous handler's run is a promise.
+   */
+  #run(
     delivery: Delivery,
     id: string,
     body: T,
@@ -154,7 +186,7 @@ export class MessagePipeline<T = unknown> implements EarlySettler {
     publishedAt: Date,
     contentType: string | undefined,
     attempt: number,
-  ): Promise<{ verdict: Verdict; error: unknown; settled?: Outcome }> {
+  ): HandlerRun | Promise<HandlerRun> {
     const { settings } = this;
     const traced = settings.tracing?.active ? settings.tracing.startProcess(settings.topic, settings.group, id, attempt, delivery.headers) : undefined;
     const message = new ReceivedMessage<T>(
@@ -171,27 +203,49 @@ export class MessagePipeline<T = unknown> implements EarlySettler {
       this,
       delivery,
     );
-
-    let verdict: Verdict;
-    let error: unknown;
+    let returned: ReturnType<Handler<T>>;
     try {
-      let returned = traced ? otelContext.with(traced.context, settings.handler, undefined, message) : settings.handler(message);
-      // A synchronous handler's verdict needs no extra turn of the event loop.
-      if (isThenable(returned)) returned = await returned;
-      verdict = returned ?? ACK;
-      const early = message.earlyVerdict;
-      if (early && returned && returned !== early) {
-        settings.logger.warn({ topic: settings.topic, group: settings.group, id, first: early.kind, second: returned.kind }, 'message settled twice; the returned verdict is ignored');
-      }
+      returned = traced ? otelContext.with(traced.context, settings.handler, undefined, message) : settings.handler(message);
     } catch (thrown) {
-      error = thrown;
-      verdict = RETRY;
-      settings.logger.debug({ topic: settings.topic, group: settings.group, id, attempt, err: describe(thrown) }, 'handler failed');
+      return this.#handlerFailed(message, traced, thrown);
     }
-    if (traced) settings.tracing!.end(traced.span, error);
+    if (isThenable(returned)) return this.#awaitHandler(message, traced, returned);
+    return this.#handlerReturned(message, traced, returned);
+  }
+
+  async #awaitHandler(message: ReceivedMessage<T>, traced: TracedRun | undefined, pending: PromiseLike<Verdict | void>): Promise<HandlerRun> {
+    let returned: Verdict | void;
+    try {
+      returned = await pending;
+    } catch (thrown) {
+      return this.#handlerFailed(message, traced, thrown);
+    }
+    return this.#handlerReturned(message, traced, returned);
+  }
+
+  #handlerReturned(message: ReceivedMessage<T>, traced: TracedRun | undefined, returned: Verdict | void): HandlerRun {
+    const early = message.earlyVerdict;
+    if (early && returned && returned !== early) {
+      try {
+        this.settings.logger.warn(
+          { topic: this.settings.topic, group: this.settings.group, id: message.id, first: early.kind, second: returned.kind },
+          'message settled twice; the returned verdict is ignored',
+        );
+      } catch (thrown) {
+        return this.#handlerFailed(message, traced, thrown);
+      }
+    }
+    if (traced) this.settings.tracing!.end(traced.span, undefined);
+    const verdict = returned ?? ACK;
     const earlyOutcome = message.earlyOutcome;
-    if (earlyOutcome) return { verdict: message.earlyVerdict!, error, settled: await earlyOutcome };
-    return { verdict, error };
+    return verdict === ACK && !earlyOutcome ? ACKED_RUN : { verdict, error: undefined, earlyOutcome };
+  }
+
+  #handlerFailed(message: ReceivedMessage<T>, traced: TracedRun | undefined, thrown: unknown): HandlerRun {
+    const { settings } = this;
+    settings.logger.debug({ topic: settings.topic, group: settings.group, id: message.id, attempt: message.attempt, err: describe(thrown) }, 'handler failed');
+    if (traced) settings.tracing!.end(traced.span, thrown);
+    return { verdict: RETRY, error: thrown, earlyOutcome: message.earlyOutcome };
   }
 
   /** Settles a verdict given through `msg.ack()` / `msg.nack()` (never retried in place). */
@@ -263,6 +317,8 @@ export class ConsumePipeline<T = unknown> extends MessagePipeline<T> {
     super({ ...settings, newId: newMessageId });
   }
 }
+
+function ignoreOutcome(): void {}
 
 function isEmpty(payload: Uint8Array | string): boolean {
   return payload.length === 0;

@@ -22,6 +22,12 @@ export interface MetricsSink {
   published(topic: string): void;
   settled(topic: string, group: string, outcome: Outcome, durationMs: number): void;
   inFlight(topic: string, group: string, delta: number): void;
+  /**
+   * False when the sink ignores every measurement (the OpenTelemetry sink with no meter provider):
+   * the pipeline then takes no timings and makes no calls. Read once, when the sink is wired into
+   * a pipeline or a {@link FanoutMetricsSink}; absent counts as recording.
+   */
+  readonly recording?: boolean;
 }
 
 const SCOPE = 'omniqueue';
@@ -57,6 +63,11 @@ export class OpenTelemetryMetricsSink implements MetricsSink {
     this.#settled = meter.createCounter('omniqueue.messages.settled', { description: 'Messages settled, by outcome' });
     this.#inFlight = meter.createUpDownCounter('omniqueue.messages.in_flight', { description: 'Messages being handled' });
     this.#duration = meter.createHistogram('messaging.process.duration', { unit: 's', description: 'Handler duration' });
+  }
+
+  /** False while bound to the API's no-op meter: every measurement would be dropped. */
+  get recording(): boolean {
+    return !this.#noop;
   }
 
   published(topic: string): void {
@@ -99,9 +110,15 @@ export class OpenTelemetryMetricsSink implements MetricsSink {
 
 type GroupAttributes = Record<Outcome | 'group', Record<string, string>>;
 
-/** Sends every measurement to several sinks. */
+/** Sends every measurement to several sinks (to those that record). */
 export class FanoutMetricsSink implements MetricsSink {
-  constructor(private readonly sinks: readonly MetricsSink[]) {}
+  private readonly sinks: readonly MetricsSink[];
+  readonly recording: boolean;
+
+  constructor(sinks: readonly MetricsSink[]) {
+    this.sinks = sinks.filter((sink) => sink.recording !== false);
+    this.recording = this.sinks.length > 0;
+  }
 
   published(topic: string): void {
     for (const sink of this.sinks) sink.published(topic);
