@@ -3,32 +3,18 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { durableName, streamName } from '../adapters/nats/NatsAdapter.js';
 import { MemoryAdapter } from '../adapters/memory/MemoryAdapter.js';
-import { run, type CliIo } from '../runtime/cli/program.js';
+import { provision } from './provisionCli.js';
 import { GroupInUseError } from '../runtime/errors.js';
 import { applyPrune, desiredRequests, formatPlan, planPrune, pruneScope } from '../runtime/provision/provisionTopology.js';
 import { loadTopology } from '../runtime/topology.js';
 import { AMQP_URL, deleteRabbitTopics, rabbitMissing } from './brokers/rabbitmq.js';
 import { NATS_SERVERS, natsMissing } from './brokers/nats.js';
-
-async function provision(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let stdout = '';
-  let stderr = '';
-  out.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  err.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const io: CliIo = { stdout: out, stderr: err };
-  const code = await run(['node', 'omniqueue', 'provision', ...args], io);
-  await new Promise((resolve) => setImmediate(resolve));
-  return { code, stdout, stderr };
-}
 
 const suffix = randomBytes(4).toString('hex');
 let dir: string;

@@ -8,13 +8,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { Connection, type ConnectionOptions } from 'rhea-promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArtemisAdapter } from '../../adapters/artemis/ArtemisAdapter.js';
 import { ArtemisManagement } from '../../adapters/artemis/ArtemisManagement.js';
 import { queueName } from '../../adapters/artemis/names.js';
-import { run as runCli, type CliIo } from '../../runtime/cli/program.js';
+import { provision } from '../provisionCli.js';
 import { ConfigError, GroupInUseError } from '../../runtime/errors.js';
 import { ARTEMIS, artemisMissing } from '../brokers/artemis.js';
 import { holdFileLock } from '../brokers/rabbitmq.js';
@@ -26,20 +25,6 @@ const missing = await artemisMissing();
 const lock = missing === undefined ? await holdFileLock(ARTEMIS_LOCK, 'shared') : undefined;
 const run = randomBytes(4).toString('hex');
 const queues: string[] = [];
-
-/** Runs `omniqueue provision …` in-process and collects its output. */
-async function provision(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let stdout = '';
-  let stderr = '';
-  out.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  err.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const io: CliIo = { stdout: out, stderr: err };
-  const code = await runCli(['node', 'omniqueue', 'provision', ...args], io);
-  await new Promise((resolve) => setImmediate(resolve));
-  return { code, stdout, stderr };
-}
 
 describe.skipIf(missing !== undefined)(`artemis provisioning${missing ? ` — skipped: ${missing}` : ''}`, () => {
   let adapter: ArtemisAdapter;

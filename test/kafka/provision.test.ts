@@ -6,27 +6,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { retryTopicName } from '../../adapters/kafka/retryTopicName.js';
-import { run, type CliIo } from '../../runtime/cli/program.js';
+import { provision } from '../provisionCli.js';
 import { GroupInUseError } from '../../runtime/errors.js';
 import { KAFKA_BROKERS, kafkaAvailable } from '../brokers/kafka.js';
 import { fresh, plainKafka, testAdapter } from './kafkaTestKit.js';
-
-/** Runs `omniqueue provision …` in-process and collects its output. */
-async function provision(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let stdout = '';
-  let stderr = '';
-  out.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  err.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const io: CliIo = { stdout: out, stderr: err };
-  const code = await run(['node', 'omniqueue', 'provision', ...args], io);
-  await new Promise((resolve) => setImmediate(resolve));
-  return { code, stdout, stderr };
-}
 
 const available = await kafkaAvailable();
 

@@ -8,27 +8,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { durableName, NatsAdapter, streamName } from '../../adapters/nats/NatsAdapter.js';
-import { run, type CliIo } from '../../runtime/cli/program.js';
+import { provision } from '../provisionCli.js';
 import { NATS_SERVERS, natsMissing } from '../brokers/nats.js';
-
-/** Runs `omniqueue provision …` in-process and collects its output. */
-async function provision(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let stdout = '';
-  let stderr = '';
-  out.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  err.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const io: CliIo = { stdout: out, stderr: err };
-  const code = await run(['node', 'omniqueue', 'provision', ...args], io);
-  await new Promise((resolve) => setImmediate(resolve));
-  return { code, stdout, stderr };
-}
 
 const missing = await natsMissing();
 const suffix = randomBytes(4).toString('hex');

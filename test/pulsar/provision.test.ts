@@ -8,11 +8,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PulsarAdapter } from '../../adapters/pulsar/PulsarAdapter.js';
 import { retryTopicName } from '../../adapters/pulsar/topicNames.js';
-import { run as runCli, type CliIo } from '../../runtime/cli/program.js';
+import { provision } from '../provisionCli.js';
 import { holdFileLock } from '../brokers/rabbitmq.js';
 import { PULSAR_LOCK, pulsarAvailable } from '../brokers/pulsar.js';
 
@@ -22,20 +21,6 @@ const lock = url ? await holdFileLock(PULSAR_LOCK, 'shared') : undefined;
 const run = randomBytes(4).toString('hex');
 const topics: string[] = [];
 const full = (topic: string): string => `persistent://public/default/${topic}`;
-
-/** Runs `omniqueue provision …` in-process and collects its output. */
-async function provision(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let stdout = '';
-  let stderr = '';
-  out.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  err.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const io: CliIo = { stdout: out, stderr: err };
-  const code = await runCli(['node', 'omniqueue', 'provision', ...args], io);
-  await new Promise((resolve) => setImmediate(resolve));
-  return { code, stdout, stderr };
-}
 
 /** The topic's subscriptions as the admin API lists them, or the HTTP status when it has none to list. */
 async function subscriptionsOf(topic: string): Promise<string[] | number> {
