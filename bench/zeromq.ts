@@ -47,14 +47,20 @@ function row(name: string, client: string, run: Run, note: string, baseline?: Ru
   };
 }
 
-/** Raw zeromq round trip: ROUTER sends `[topic, headers, payload]` to a DEALER, timed to its receive. */
-async function rawZeroMq(count: number): Promise<Run> {
+/** A ROUTER bound on loopback and a DEALER (routing id `bench-peer`) connected to it, the ROUTER already knowing the peer. */
+async function connectedPair(): Promise<{ router: Router; dealer: Dealer }> {
   const router = new Router({ mandatory: true, sendHighWaterMark: 0, linger: 0 });
   await router.bind('tcp://127.0.0.1:*');
   const dealer = new Dealer({ routingId: 'bench-peer', receiveHighWaterMark: 0, linger: 0 });
   dealer.connect(router.lastEndpoint!);
   await dealer.send(['hello']);
   await router.receive();
+  return { router, dealer };
+}
+
+/** Raw zeromq round trip: ROUTER sends `[topic, headers, payload]` to a DEALER, timed to its receive. */
+async function rawZeroMq(count: number): Promise<Run> {
+  const { router, dealer } = await connectedPair();
   const latencies = new Float64Array(count);
   const headers = JSON.stringify({ 'content-type': 'application/json' });
   const started = performance.now();
@@ -77,12 +83,7 @@ async function rawZeroMq(count: number): Promise<Run> {
  * the credit back.
  */
 async function rawZeroMqAcked(count: number, credit: number): Promise<Run> {
-  const router = new Router({ mandatory: true, sendHighWaterMark: 0, linger: 0 });
-  await router.bind('tcp://127.0.0.1:*');
-  const dealer = new Dealer({ routingId: 'bench-peer', receiveHighWaterMark: 0, linger: 0 });
-  dealer.connect(router.lastEndpoint!);
-  await dealer.send(['hello']);
-  await router.receive();
+  const { router, dealer } = await connectedPair();
   const latencies = new Float64Array(count);
   const started = performance.now();
   let available = credit;

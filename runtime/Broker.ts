@@ -1,4 +1,5 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
+import { DEAD_LETTER_GROUP, deadLetterTopicOf } from './deadLetterTopicOf.js';
 import { newMessageId } from './newMessageId.js';
 import type { Adapter, AdapterFeatures, WireMessage } from './contract.js';
 import { ClosedError, InvalidMessageError, InvalidOptionsError, MissingGroupError, NotInitializedError, UnsupportedFeatureError } from './errors.js';
@@ -11,6 +12,8 @@ import { FanoutMetricsSink, OpenTelemetryMetricsSink, Tracing, type MetricsSink 
 import { SubscriptionRunner, type Subscription } from './Subscription.js';
 import { validateName } from './validateName.js';
 import { BINARY_CONTENT_TYPE, encodeBody, JSON_CONTENT_TYPE, normaliseHeaders, WireHeader } from './wire.js';
+
+export { DEAD_LETTER_GROUP, deadLetterTopicOf };
 
 /** Options of a {@link Broker}: the cross-cutting parts of the pipeline. */
 export interface BrokerOptions {
@@ -65,13 +68,6 @@ export interface SubscribeOptions<T = unknown> {
   readonly invalidJson?: 'dead-letter' | 'deliver-raw';
 }
 
-/** Group that every dead-letter topic gets, so dead letters are kept until someone reads them. */
-export const DEAD_LETTER_GROUP = 'dlq';
-
-/** Default dead-letter topic of a group. */
-export function deadLetterTopicOf(topic: string, group: string): string {
-  return `${topic}.${group}.dlq`;
-}
 
 const DEFAULT_CONCURRENCY = 16;
 /** The options of a `publish` called without any, shared. */

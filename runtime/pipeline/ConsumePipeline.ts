@@ -77,9 +77,17 @@ const DEFAULT_IDEMPOTENCY_LEASE_MS = 5 * 60 * 1000;
 export class MessagePipeline<T = unknown> implements EarlySettler {
   /** The metrics sink, unless it records nothing: then no timing is taken and no sink is called. */
   readonly #metrics: MetricsSink | undefined;
+  /** The idempotency settings with their defaults applied, when a store is configured. */
+  readonly #idempotency: Required<IdempotencyOptions> | undefined;
 
   constructor(private readonly settings: MessagePipelineSettings<T>) {
     this.#metrics = settings.metrics?.recording === false ? undefined : settings.metrics;
+    const idempotency = settings.idempotency;
+    this.#idempotency = idempotency && {
+      store: idempotency.store,
+      ttlMs: idempotency.ttlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS,
+      leaseMs: idempotency.leaseMs ?? DEFAULT_IDEMPOTENCY_LEASE_MS,
+    };
   }
 
   /** Processes one delivery to its settlement. */
@@ -123,15 +131,16 @@ export class MessagePipeline<T = unknown> implements EarlySettler {
       body = delivery.payload;
     }
 
-    const idempotencyKey = settings.idempotency ? `${settings.topic}/${settings.group}/${id}` : undefined;
+    const idempotency = this.#idempotency;
+    const idempotencyKey = idempotency ? `${settings.topic}/${settings.group}/${id}` : undefined;
     if (idempotencyKey) {
-      const claim = await settings.idempotency!.store.claim(idempotencyKey, settings.idempotency!.leaseMs ?? DEFAULT_IDEMPOTENCY_LEASE_MS);
+      const claim = await idempotency!.store.claim(idempotencyKey, idempotency!.leaseMs);
       if (claim === 'done') {
         await delivery.ack();
         return 'duplicate';
       }
       if (claim === 'in-progress') {
-        await delivery.nack(Math.min(settings.retry.maxDelayMs, settings.idempotency!.leaseMs ?? DEFAULT_IDEMPOTENCY_LEASE_MS));
+        await delivery.nack(Math.min(settings.retry.maxDelayMs, idempotency!.leaseMs));
         return 'retried';
       }
     }
@@ -140,7 +149,7 @@ export class MessagePipeline<T = unknown> implements EarlySettler {
       let result = settings.schema['~standard'].validate(body);
       if (result instanceof Promise) result = await result;
       if (result.issues) {
-        if (idempotencyKey) await settings.idempotency!.store.release(idempotencyKey);
+        if (idempotencyKey) await idempotency!.store.release(idempotencyKey);
         return this.#deadLetter(delivery, id, 'schema-validation-failed', new SchemaValidationError(result.issues), delivery.attempt);
       }
       body = result.value;
@@ -157,10 +166,10 @@ export class MessagePipeline<T = unknown> implements EarlySettler {
       if (earlyOutcome) return await earlyOutcome;
       if (verdict.kind === 'ack') {
         await delivery.ack();
-        if (idempotencyKey) await settings.idempotency!.store.complete(idempotencyKey, settings.idempotency!.ttlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS);
+        if (idempotencyKey) await idempotency!.store.complete(idempotencyKey, idempotency!.ttlMs);
         return 'acked';
       }
-      if (idempotencyKey) await settings.idempotency!.store.release(idempotencyKey);
+      if (idempotencyKey) await idempotency!.store.release(idempotencyKey);
       if (verdict.kind === 'deadLetter') return this.#deadLetter(delivery, id, verdict.reason, error, attempt);
       if (attempt >= settings.retry.maxAttempts) return this.#deadLetter(delivery, id, 'max-attempts-exceeded', error, attempt);
       const delayMs = verdict.delayMs ?? backoffDelay(settings.retry, attempt);
@@ -170,7 +179,7 @@ export class MessagePipeline<T = unknown> implements EarlySettler {
       }
       this.#metrics?.settled(settings.topic, settings.group, 'retried', 0);
       await sleep(delayMs);
-      if (idempotencyKey) await settings.idempotency!.store.claim(idempotencyKey, settings.idempotency!.leaseMs ?? DEFAULT_IDEMPOTENCY_LEASE_MS);
+      if (idempotencyKey) await idempotency!.store.claim(idempotencyKey, idempotency!.leaseMs);
     }
   }
 

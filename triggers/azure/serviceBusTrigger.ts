@@ -22,7 +22,7 @@
 import functions, { type InvocationContext } from '@azure/functions';
 import { attemptOf, bodyBytes, headersOf, restoreHeaderCase } from '../../adapters/servicebus/codec.js';
 import { subscriptionEntity, topicEntity } from '../../adapters/servicebus/names.js';
-import { deadLetterTopicOf } from '../../runtime/Broker.js';
+import { deadLetterTopicOf } from '../../runtime/deadLetterTopicOf.js';
 import type { Adapter, DeadLetterRecord, Delivery } from '../../runtime/contract.js';
 import { InvalidOptionsError, MessageAbandonedError, UnsupportedFeatureError } from '../../runtime/errors.js';
 import type { Logger } from '../../runtime/Logger.js';

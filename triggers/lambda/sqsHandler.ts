@@ -18,7 +18,7 @@
  */
 import { decodeSqsMessage, encodeSqsMessage, payloadBytes, type ReceivedAttribute } from '../../adapters/sqs/codec.js';
 import { FIFO_SUFFIX, queueNameOf } from '../../adapters/sqs/names.js';
-import { deadLetterTopicOf } from '../../runtime/Broker.js';
+import { deadLetterTopicOf } from '../../runtime/deadLetterTopicOf.js';
 import type { DeadLetterRecord, Delivery } from '../../runtime/contract.js';
 import { ConfigError, FullBatchFailureError, InvalidOptionsError, UnsupportedFeatureError } from '../../runtime/errors.js';
 import type { Handler } from '../../runtime/message.js';
@@ -94,28 +94,24 @@ export function sqsHandler<T = unknown>(handler: Handler<T>, options: SqsHandler
   const retry = resolveRetryPolicy(options.retry);
   const { logger, metrics, tracing } = pipelineServices(options, 'aws_sqs');
   const marginMs = options.timeoutMarginMs ?? DEFAULT_TIMEOUT_MARGIN_MS;
-  const pipelines = new Map<string, { pipeline: MessagePipeline<T>; topic: string; group: string }>();
+  const pipelines = new Map<string, MessagePipeline<T>>();
   const dlqUrls = new Map<string, Promise<string>>();
   let api: Promise<SqsApi> | undefined;
 
   const sqsApi = (): Promise<SqsApi> =>
     (api ??= import('@aws-sdk/client-sqs').then((sdk) => {
-      const settings = options.sqs ?? {};
-      const client = new sdk.SQSClient({
-        ...(settings.region ? { region: settings.region } : {}),
-        ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
-        ...(settings.credentials ? { credentials: { ...settings.credentials } } : {}),
-      });
+      const { region, endpoint, credentials } = options.sqs ?? {};
+      const client = new sdk.SQSClient({ ...(region && { region }), ...(endpoint && { endpoint }), ...(credentials && { credentials: { ...credentials } }) });
       return { sdk, client: client as unknown as SqsApi['client'] };
     }));
 
-  const pipelineFor = (sourceArn: string) => {
-    let entry = pipelines.get(sourceArn);
-    if (!entry) {
+  const pipelineFor = (sourceArn: string): MessagePipeline<T> => {
+    let pipeline = pipelines.get(sourceArn);
+    if (!pipeline) {
       const queueName = queueNameOf(sourceArn);
       const topic = options.topic ?? stripFifo(queueName);
       const group = options.group ?? stripFifo(queueName);
-      const pipeline = new MessagePipeline<T>({
+      pipeline = new MessagePipeline<T>({
         adapter: NO_ADAPTER,
         // Every record carries its SQS messageId, the delivery's native id, so no id is ever minted
         // here; a random UUID (Node's global Web Crypto, nothing to import) keeps the contract.
@@ -133,10 +129,9 @@ export function sqsHandler<T = unknown>(handler: Handler<T>, options: SqsHandler
         metrics,
         tracing,
       });
-      entry = { pipeline, topic, group };
-      pipelines.set(sourceArn, entry);
+      pipelines.set(sourceArn, pipeline);
     }
-    return entry;
+    return pipeline;
   };
 
   const queueUrlOf = async (arn: string): Promise<string> => {
@@ -169,7 +164,7 @@ export function sqsHandler<T = unknown>(handler: Handler<T>, options: SqsHandler
   /** Runs one record through the pipeline; resolves with how it ended. */
   const processRecord = async (record: SqsEventRecord): Promise<RecordOutcome> => {
     let outcome: RecordOutcome | undefined;
-    const { pipeline } = pipelineFor(record.eventSourceARN);
+    const pipeline = pipelineFor(record.eventSourceARN);
     const fifo = record.eventSourceARN.endsWith(FIFO_SUFFIX);
     const decoded = decodeRecord(record);
     const delivery: Delivery = {
