@@ -214,7 +214,9 @@ describe.skipIf(missing !== undefined)(`artemis faults${missing ? ` — skipped:
     await broker.publish(topic, { id: 'after', body: { n: 2 } });
     await waitFor(() => received.some((message) => message.id === 'after'), 30_000, 'the message published after the restart');
     await waitFor(() => received.filter((message) => message.id === 'before').length >= 2, 30_000, 'the held message, redelivered after the restart');
-    expect(received.filter((message) => message.id === 'before').at(-1)!.attempt).toBe(2);
+    // Its attempt is the broker's delivery count, which Artemis keeps in memory only (unless
+    // persist-delivery-count-before-delivery is set): across this restart it reads 1 or 2 depending on
+    // whether the cancelled delivery was counted before the broker stopped, so it is not asserted.
     expect(received.some((message) => message.id === 'during')).toBe(false);
     await queueDrains(queueName(topic, group), 10_000);
   }, 300_000);
