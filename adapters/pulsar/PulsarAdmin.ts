@@ -41,15 +41,8 @@ export class PulsarAdmin {
    */
   async subscriptions(topic: string): Promise<readonly string[] | undefined> {
     const path = `/${topicPath(this.#where, topic)}/subscriptions`;
-    const response = await this.#request('GET', path);
-    if (response.status === 404) {
-      await response.body?.cancel();
-      return undefined;
-    }
-    if (response.status !== 200) throw await this.#failure('GET', path, response);
-    const names: unknown = await response.json().catch((error: unknown) => {
-      throw new ConnectionError(`Pulsar admin API GET ${path} answered with invalid JSON: ${(error as Error).message}`, { cause: error });
-    });
+    const names = await this.#getJson(path);
+    if (names === undefined) return undefined;
     if (!Array.isArray(names)) throw new ConnectionError(`Pulsar admin API GET ${path} answered ${JSON.stringify(names).slice(0, 200)}, not a list.`);
     return names.map(String);
   }
@@ -59,16 +52,10 @@ export class PulsarAdmin {
    * the topic's connected producers; `undefined` when the topic does not exist. Reads only.
    */
   async topicStats(topic: string): Promise<TopicStats | undefined> {
-    const path = `/${topicPath(this.#where, topic)}/stats`;
-    const response = await this.#request('GET', path);
-    if (response.status === 404) {
-      await response.body?.cancel();
-      return undefined;
-    }
-    if (response.status !== 200) throw await this.#failure('GET', path, response);
-    const stats = (await response.json().catch((error: unknown) => {
-      throw new ConnectionError(`Pulsar admin API GET ${path} answered with invalid JSON: ${(error as Error).message}`, { cause: error });
-    })) as { subscriptions?: Record<string, { isDurable?: boolean; consumers?: unknown[]; msgBacklog?: number }>; publishers?: unknown[] };
+    const stats = (await this.#getJson(`/${topicPath(this.#where, topic)}/stats`)) as
+      | { subscriptions?: Record<string, { isDurable?: boolean; consumers?: unknown[]; msgBacklog?: number }>; publishers?: unknown[] }
+      | undefined;
+    if (stats === undefined) return undefined;
     return {
       producers: stats.publishers?.length ?? 0,
       subscriptions: Object.entries(stats.subscriptions ?? {}).map(([name, sub]) => ({ name, durable: sub.isDurable !== false, consumers: sub.consumers?.length ?? 0, backlog: sub.msgBacklog ?? 0 })),
@@ -83,6 +70,19 @@ export class PulsarAdmin {
   /** Deletes a topic that has no producers or consumers connected (not forced); a missing one counts as deleted. */
   async deleteTopic(topic: string): Promise<void> {
     await this.#delete(`/${topicPath(this.#where, topic)}`, `topic '${topic}'`);
+  }
+
+  /** GET `path` as JSON; `undefined` when the resource does not exist (404). */
+  async #getJson(path: string): Promise<unknown> {
+    const response = await this.#request('GET', path);
+    if (response.status === 404) {
+      await response.body?.cancel();
+      return undefined;
+    }
+    if (response.status !== 200) throw await this.#failure('GET', path, response);
+    return response.json().catch((error: unknown) => {
+      throw new ConnectionError(`Pulsar admin API GET ${path} answered with invalid JSON: ${(error as Error).message}`, { cause: error });
+    });
   }
 
   async #delete(path: string, what: string): Promise<void> {
